@@ -1,0 +1,76 @@
+"""The mel-spectrogram front-end shared by training and inference, as a torch module.
+
+``torch.stft`` plus a librosa mel filterbank held as a buffer, then decibels against a *fixed* reference
+(``AudioConfig.db_ref``), so a 3-second segment and a whole song share one scale. It matches
+``librosa.feature.melspectrogram(center=True, pad_mode="constant")`` + ``librosa.power_to_db(ref=db_ref,
+top_db=None)`` to better than 1e-3 dB (tests/test_frontend.py). torchaudio is not used: its registry wheels are CUDA
+builds that do not import beside the CPU torch wheel.
+"""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import torch
+from torch import nn
+
+from core.config import AudioConfig
+
+
+class MelFrontend(nn.Module):
+    """Waveforms to log-mel spectrograms.
+
+    Input ``(batch, samples)`` float32 at ``cfg.sample_rate``; output ``(batch, n_mels, frames)`` in dB with
+    ``frames = 1 + samples // hop_length``. Works on any device the module is moved to. ``dtype`` sets the
+    precision of the window and filterbank (float64 is for the parity test; models run in float32).
+    """
+
+    def __init__(self, cfg: AudioConfig, *, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.cfg = cfg
+        fb = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.f_min,
+                                 fmax=cfg.f_max, htk=cfg.mel_scale == "htk", norm=cfg.mel_norm)
+        self.register_buffer("mel_basis", torch.from_numpy(fb).to(dtype), persistent=False)
+        self.register_buffer("window", torch.hann_window(cfg.n_fft, periodic=True, dtype=torch.float64).to(dtype),
+                             persistent=False)
+
+    def power_mel(self, waves: torch.Tensor) -> torch.Tensor:
+        """Mel power spectrogram ``(batch, n_mels, frames)`` of waveforms ``(batch, samples)``."""
+        spec = torch.stft(waves, n_fft=self.cfg.n_fft, hop_length=self.cfg.hop_length, window=self.window,
+                          center=True, pad_mode="constant", return_complex=True)
+        power = spec.abs().pow(self.cfg.power)
+        return torch.matmul(self.mel_basis, power)
+
+    def forward(self, waves: torch.Tensor) -> torch.Tensor:
+        """Log-mel spectrogram in dB, ``(batch, n_mels, frames)``."""
+        mel = self.power_mel(waves)
+        return 10.0 * torch.log10(mel.clamp_min(self.cfg.db_amin) / self.cfg.db_ref)
+
+
+class SpecAugment(nn.Module):
+    """SpecAugment-style masking (Park et al., 2019) for training: a no-op in ``eval()`` mode.
+
+    Each example gets ``n_time`` time masks of up to ``max_time`` frames and ``n_freq`` frequency masks of up to
+    ``max_freq`` bands, filled with that example's mean. Input and output ``(batch, n_mels, frames)``.
+    """
+
+    def __init__(self, *, max_time: int = 20, n_time: int = 2, max_freq: int = 16, n_freq: int = 2) -> None:
+        super().__init__()
+        self.max_time, self.n_time, self.max_freq, self.n_freq = max_time, n_time, max_freq, n_freq
+
+    def _masks(self, batch: int, size: int, width: int, count: int, device: torch.device) -> torch.Tensor:
+        """Boolean ``(batch, size)``: True inside any of ``count`` random bands of width < ``width``."""
+        widths = torch.randint(0, width + 1, (batch, count, 1), device=device)
+        starts = (torch.rand(batch, count, 1, device=device) * (size - widths).clamp_min(1)).long()
+        pos = torch.arange(size, device=device).view(1, 1, size)
+        return ((pos >= starts) & (pos < starts + widths)).any(dim=1)
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        """Masked copy of ``spec`` in training mode, ``spec`` itself otherwise."""
+        if not self.training:
+            return spec
+        batch, n_mels, frames = spec.shape
+        freq = self._masks(batch, n_mels, self.max_freq, self.n_freq, spec.device)[:, :, None]
+        time = self._masks(batch, frames, self.max_time, self.n_time, spec.device)[:, None, :]
+        fill = spec.mean(dim=(1, 2), keepdim=True)
+        return torch.where(freq | time, fill, spec)
