@@ -1,0 +1,290 @@
+"""The command line: ``python -m core <command> ...``.
+
+Every command is a thin wrapper over a function in ``core``. A wrong path or argument prints one line to
+stderr and exits with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from core.audio import AudioError
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage + error otherwise)
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _existing(path: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise argparse.ArgumentTypeError(f"'{path}' does not exist")
+    return p
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got '{text}'") from None
+
+
+# --- command handlers --------------------------------------------------------------------------------------------
+
+def _cmd_synth(a: argparse.Namespace) -> int:
+    from core.synth import synth_command
+
+    return synth_command(out=a.out, per_genre=a.per_genre, seconds=a.seconds, seed=a.seed,
+                         difficulty=a.difficulty, workers=a.workers)
+
+
+def _cmd_features(a: argparse.Namespace) -> int:
+    from core.features import features_command
+
+    return features_command(inputs=a.inputs, out=a.out, segment_seconds=3.0 if a.segments else None,
+                            workers=a.workers)
+
+
+def _cmd_cache(a: argparse.Namespace) -> int:
+    from core.cache import cache_command
+    from core.config import AudioConfig
+
+    return cache_command(source=a.source, workers=a.workers, sample_rate=AudioConfig().sample_rate)
+
+
+def _settings(a: argparse.Namespace):
+    from core.train import TrainSettings
+
+    return TrainSettings(model=a.model, data=a.data, split=a.split, valid=a.valid, test=a.test, epochs=a.epochs,
+                         lr=a.lr, batch_size=a.batch_size, weight_decay=a.weight_decay, optimizer=a.optimizer,
+                         patience=a.patience, augment=not a.no_augment, seed=a.seed, device=a.device,
+                         crops_per_track=a.crops_per_track, k=a.k, knn_unit=a.knn_unit, workers=a.workers,
+                         run_id=a.run_id)
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from core.runs import Run, runs_table, seed_summary
+    from core.train import train, train_seeds
+
+    settings = _settings(a)
+    paths = train_seeds(settings, a.seeds) if a.seeds else [train(settings)]
+    table = runs_table([Run(p) for p in paths])
+    cols = ["run_id", "model", "split", "seed", "segment_accuracy", "song_accuracy", "song_macro_f1"]
+    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if len(paths) > 1:
+        s = seed_summary(table).iloc[0]
+        print(f"\n{len(paths)} seeds: song accuracy {s.song_accuracy_mean:.3f} ± {s.song_accuracy_std:.3f}, "
+              f"macro-F1 {s.song_macro_f1_mean:.3f} ± {s.song_macro_f1_std:.3f}")
+    return 0
+
+
+def _cmd_evaluate(a: argparse.Namespace) -> int:
+    from core.evaluate_run import evaluate_run
+
+    folder = evaluate_run(a.run, data=a.data, split=a.split, out=a.out)
+    print(f"Evaluation written to {folder}")
+    return 0
+
+
+def _cmd_runs(a: argparse.Namespace) -> int:
+    from core.runs import list_runs, runs_table
+
+    table = runs_table(list_runs())
+    if a.json:
+        print(table.to_json(orient="records", indent=2))
+    elif table.empty:
+        print("No runs yet: train one with `python -m core train --model cnn --data data/synth`.")
+    else:
+        print(table.drop(columns=["created"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+def _cmd_predict(a: argparse.Namespace) -> int:
+    from core.models import load_model
+    from core.predict import predict_song
+
+    model = load_model(a.model)
+    results = {}
+    for path in a.files:
+        try:
+            pred = predict_song(path, model=model)
+        except AudioError as error:
+            print(f"{path}: {error}", file=sys.stderr)
+            results[str(path)] = {"error": str(error)}
+            continue
+        if a.json:
+            results[str(path)] = pred.to_json()
+            continue
+        print(f"{path}  ({pred.duration:.1f} s, {len(pred.bounds)} segments)")
+        for note in pred.notices:
+            print(f"  note: {note}")
+        top = ", ".join(f"{g} {p:.2f}" for g, p in pred.top(3))
+        print(f"  genre: {pred.genre}{'  (between genres)' if pred.ambiguous else ''}   top: {top}")
+        print("  spectrum:")
+        for genre, p in sorted(zip(pred.classes, pred.spectrum), key=lambda t: -t[1]):
+            print(f"    {genre:<10} {p:6.3f} {'#' * int(round(p * 40))}")
+        print("  timeline:")
+        for (start, end), row in zip(pred.bounds, pred.segment_probs):
+            i = int(row.argmax())
+            print(f"    {start:7.1f}-{end:7.1f} s  {pred.classes[i]:<10} {row[i]:.2f}")
+    if a.json:
+        print(json.dumps(results if len(a.files) > 1 else next(iter(results.values())), indent=2))
+    return 0 if all("error" not in r for r in results.values()) else 1
+
+
+def _cmd_tags(a: argparse.Namespace) -> int:
+    from core.pretrained.musicnn import top_tags
+
+    for tag in top_tags(a.file, model=a.model, top=a.top):
+        print(tag)
+    return 0
+
+
+def _cmd_catalog(a: argparse.Namespace) -> int:
+    from core.catalog import build_catalog
+
+    build_catalog(a.folder, name=a.name, model=a.model, workers=a.workers)
+    return 0
+
+
+def _cmd_recommend(a: argparse.Namespace) -> int:
+    from core.recommend import recommend_command
+
+    return recommend_command(file=a.file, catalog=a.catalog, k=a.k, same_genre=a.same_genre, as_json=a.json,
+                             model=a.model)
+
+
+def _cmd_tag(a: argparse.Namespace) -> int:
+    from core.tag_files import tag_command
+
+    return tag_command(inputs=a.inputs, model=a.model, write=a.write, mode=a.mode, report=a.report)
+
+
+def _cmd_convert(a: argparse.Namespace) -> int:
+    from core.pretrained.convert import convert_command
+
+    return convert_command(wheel=a.wheel, out=a.out)
+
+
+# --- parser ------------------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``python -m core`` parser."""
+    parser = _Parser(prog="python -m core", description="Music genre lab: data, training, analysis, catalogs.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("synth", _cmd_synth, "Generate the deterministic synthetic genre set (a GTZAN-like tree).")
+    p.add_argument("--out", type=Path, default=Path("data/synth"), help="output folder (default data/synth)")
+    p.add_argument("--per-genre", type=int, default=40, help="clips per genre (default 40)")
+    p.add_argument("--seconds", type=float, default=30.0, help="clip length in seconds (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)")
+    p.add_argument("--difficulty", type=float, default=0.5, help="0 distinct genres … 1 overlapping (default 0.5)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+
+    p = add("features", _cmd_features, "Write the 57 GTZAN-table features of audio files to a CSV.")
+    p.add_argument("inputs", nargs="+", type=_existing, metavar="FILE_OR_DIR")
+    p.add_argument("--out", type=Path, required=True, help="CSV to write")
+    p.add_argument("--segments", action="store_true", help="one row per 3-second segment (default: per clip)")
+    p.add_argument("--workers", type=int, default=None)
+
+    p = add("cache", _cmd_cache, "Decode a data source once into the on-disk waveform cache (resumable).")
+    p.add_argument("source", help="dataset folder or CSV manifest")
+    p.add_argument("--workers", type=int, default=None)
+
+    p = add("train", _cmd_train, "Train a model and write a run folder under models/runs/.")
+    p.add_argument("--model", choices=["cnn", "crnn", "knn", "transfer"], required=True)
+    p.add_argument("--data", required=True, help="dataset folder, CSV manifest, FMA folder or GTZAN features CSV")
+    p.add_argument("--split", default="auto",
+                   help="auto (grouped by artist when known, else track), column, or files:DIR of split lists")
+    p.add_argument("--valid", type=float, default=0.15)
+    p.add_argument("--test", type=float, default=0.15)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs")
+    p.add_argument("--no-augment", action="store_true", help="turn SpecAugment off")
+    p.add_argument("--crops-per-track", type=int, default=4)
+    p.add_argument("--k", type=int, default=10, help="neighbours for knn")
+    p.add_argument("--knn-unit", choices=["segment", "clip"], default="segment")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=_seeds, default=None, help="e.g. 0,1,2: one run per seed, mean ± std")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--run-id", default=None)
+
+    p = add("evaluate", _cmd_evaluate, "Re-evaluate a run on another dataset or split into a new folder.")
+    p.add_argument("run", help="run folder or run id")
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="test", help="which split to evaluate: train, valid, test or all")
+    p.add_argument("--out", type=Path, default=None)
+
+    p = add("runs", _cmd_runs, "List training runs.")
+    p.add_argument("--json", action="store_true")
+
+    p = add("predict", _cmd_predict, "Genre spectrum and timeline of audio files.")
+    p.add_argument("files", nargs="+", type=_existing, metavar="FILE")
+    p.add_argument("--model", default="cnn-synth", help="run id, run folder or 'musicnn' (default cnn-synth)")
+    p.add_argument("--json", action="store_true")
+
+    p = add("tags", _cmd_tags, "Top tags of the pretrained musicnn tagger, one per line.")
+    p.add_argument("file", type=_existing)
+    p.add_argument("--model", choices=["mtt", "msd"], default="mtt")
+    p.add_argument("--top", type=int, default=10)
+
+    p = add("catalog", _cmd_catalog, "Build or update a catalog of songs for recommendations.")
+    csub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
+    b = csub.add_parser("build", help="scan a music folder (incremental)", description="Scan a music folder.")
+    b.set_defaults(handler=_cmd_catalog)
+    b.add_argument("folder", type=_existing)
+    b.add_argument("--name", required=True)
+    b.add_argument("--model", default="musicnn")
+    b.add_argument("--workers", type=int, default=None)
+
+    p = add("recommend", _cmd_recommend, "Songs from a catalog that sound like FILE.")
+    p.add_argument("file", type=_existing)
+    p.add_argument("--catalog", default="demo")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--same-genre", action="store_true")
+    p.add_argument("--model", default=None, help="default: the catalog's model")
+    p.add_argument("--json", action="store_true")
+
+    p = add("tag", _cmd_tag, "Write predicted genres into files' metadata tags (dry run unless --write).")
+    p.add_argument("inputs", nargs="+", type=_existing, metavar="FILE_OR_DIR")
+    p.add_argument("--model", default="musicnn")
+    p.add_argument("--write", action="store_true")
+    p.add_argument("--mode", choices=["replace", "append", "keep"], default="replace")
+    p.add_argument("--report", type=Path, default=None, help="CSV report of old and new genres")
+
+    p = add("convert-musicnn", _cmd_convert, "Convert musicnn's TensorFlow checkpoints to safetensors.")
+    p.add_argument("--wheel", type=_existing, required=True, help="musicnn-0.1.0 wheel or unpacked folder")
+    p.add_argument("--out", type=Path, default=Path("models/pretrained"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; user errors print one line and return 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (CliError, AudioError, ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing half-written was kept.", file=sys.stderr)
+        return 130

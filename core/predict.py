@@ -1,0 +1,126 @@
+"""The one analysis path: a song in, its genre spectrum, timeline, top genres and embedding out.
+
+Evaluation, the CLI, the catalog and the dashboard all call :func:`predict_song` (or
+:func:`predict_waveform` when the waveform is already decoded), so they can never disagree.
+
+The song's **genre spectrum** is the plain mean of the segment probabilities, as in the reports this project
+follows. A song is flagged **between genres** when the top two genres of the spectrum are closer than
+``margin`` (default :data:`AMBIGUITY_MARGIN`, 0.15 probability) — a documented, configurable cutoff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import soxr
+
+from core.audio import Decoded, cut_segments, load_audio
+from core.models import GenreModel
+
+#: Top-1 minus top-2 probability under which a song is "between genres".
+AMBIGUITY_MARGIN = 0.15
+
+
+@dataclass
+class SongPrediction:
+    """Everything the product shows about one song.
+
+    Attributes:
+        classes: Genre names, the column order of every probability array.
+        segment_probs: ``(n_segments, n_classes)`` probabilities of each segment.
+        bounds: ``(n_segments, 2)`` start/end seconds of each segment.
+        spectrum: ``(n_classes,)`` mean of ``segment_probs`` (sums to 1).
+        embedding: ``(d,)`` mean segment embedding (for recommendations).
+        segment_embeddings: ``(n_segments, d)``.
+        margin: Top-1 minus top-2 spectrum probability.
+        entropy: Normalised entropy of the spectrum in [0, 1] (1 = uniform).
+        ambiguous: ``margin < margin cutoff``: the song sits between genres.
+        duration: Analysed seconds.
+        is_silent: The decoded audio was silent (predictions are meaningless).
+        notices: Human sentences from decoding (skipped audio, damage, silence).
+    """
+
+    classes: tuple[str, ...]
+    segment_probs: np.ndarray
+    bounds: np.ndarray
+    spectrum: np.ndarray
+    embedding: np.ndarray
+    segment_embeddings: np.ndarray
+    margin: float
+    entropy: float
+    ambiguous: bool
+    duration: float
+    is_silent: bool = False
+    notices: list[str] = field(default_factory=list)
+
+    def top(self, n: int = 3) -> list[tuple[str, float]]:
+        """The ``n`` most probable genres with their probabilities, best first."""
+        order = np.argsort(-self.spectrum, kind="stable")[:n]
+        return [(self.classes[i], float(self.spectrum[i])) for i in order]
+
+    @property
+    def genre(self) -> str:
+        """The most probable genre."""
+        return self.top(1)[0][0]
+
+    def to_json(self) -> dict[str, object]:
+        """Plain-JSON view: ``spectrum`` (genre → probability), ``segments``, ``top``, flags."""
+        return {
+            "spectrum": {c: round(float(p), 6) for c, p in zip(self.classes, self.spectrum)},
+            "top": [{"genre": g, "probability": round(p, 6)} for g, p in self.top(3)],
+            "between_genres": self.ambiguous,
+            "margin": round(self.margin, 6),
+            "entropy": round(self.entropy, 6),
+            "duration_seconds": round(self.duration, 3),
+            "silent": self.is_silent,
+            "notices": self.notices,
+            "segments": [
+                {"start": round(float(s), 3), "end": round(float(e), 3),
+                 "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, row)}}
+                for (s, e), row in zip(self.bounds, self.segment_probs)
+            ],
+        }
+
+
+def summarise(segment_probs: np.ndarray, *, margin: float = AMBIGUITY_MARGIN) -> tuple[np.ndarray, float, float, bool]:
+    """Song spectrum and ambiguity from segment probabilities ``(n, C)``: ``(spectrum (C,), margin, entropy, flag)``."""
+    spectrum = segment_probs.mean(axis=0)
+    spectrum = spectrum / spectrum.sum()
+    top2 = np.sort(spectrum)[-2:]
+    gap = float(top2[1] - top2[0]) if len(spectrum) > 1 else 1.0
+    nz = spectrum[spectrum > 0]
+    entropy = float(-(nz * np.log(nz)).sum() / np.log(len(spectrum))) if len(spectrum) > 1 else 0.0
+    return spectrum, gap, entropy, gap < margin
+
+
+def predict_waveform(samples: np.ndarray, *, model: GenreModel, margin: float = AMBIGUITY_MARGIN,
+                     notices: list[str] | None = None, is_silent: bool = False) -> SongPrediction:
+    """Analyse a mono waveform ``(n,)`` already at ``model.cfg.sample_rate``."""
+    cfg = model.cfg
+    segments, bounds = cut_segments(samples, sample_rate=cfg.sample_rate, segment_seconds=cfg.segment_seconds)
+    probs, embs = model.predict_segments(segments)
+    spectrum, gap, entropy, flag = summarise(probs, margin=margin)
+    return SongPrediction(classes=tuple(model.classes), segment_probs=probs, bounds=bounds, spectrum=spectrum,
+                          embedding=embs.mean(axis=0), segment_embeddings=embs, margin=gap, entropy=entropy,
+                          ambiguous=flag, duration=len(samples) / cfg.sample_rate, is_silent=is_silent,
+                          notices=list(notices or []))
+
+
+def predict_song(audio: str | Path | bytes | BinaryIO | Decoded, *, model: GenreModel,
+                 margin: float = AMBIGUITY_MARGIN) -> SongPrediction:
+    """Decode (at the model's rate, capped at ``cfg.max_seconds``) and analyse one song.
+
+    Raises:
+        core.audio.AudioError: the audio cannot be decoded (its message is for people).
+    """
+    cfg = model.cfg
+    decoded = audio if isinstance(audio, Decoded) else load_audio(
+        audio, sample_rate=cfg.sample_rate, max_seconds=cfg.max_seconds)
+    samples = decoded.samples
+    if decoded.sample_rate != cfg.sample_rate:
+        samples = soxr.resample(samples, decoded.sample_rate, cfg.sample_rate, quality="HQ").astype(np.float32)
+    return predict_waveform(samples, model=model, margin=margin, notices=decoded.notices,
+                            is_silent=decoded.is_silent)
