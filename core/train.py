@@ -72,7 +72,8 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _fingerprint(manifest: pd.DataFrame) -> str:
+def fingerprint(manifest: pd.DataFrame) -> str:
+    """A short hash of the dataset's tracks, labels and split (identifies the data a run saw)."""
     keys = manifest[["track_id", "label", "split"]].astype(str).agg("|".join, axis=1).sort_values()
     return hashlib.blake2b("\n".join(keys).encode(), digest_size=8).hexdigest()
 
@@ -107,13 +108,15 @@ def prepare_manifest(settings: TrainSettings) -> tuple[pd.DataFrame, dict[str, o
     return manifest, info
 
 
-def _waveform_loader(cfg: AudioConfig) -> Callable[[str], np.ndarray]:
+def waveform_loader(cfg: AudioConfig) -> Callable[[str], np.ndarray]:
+    """``path -> samples (n,)`` at ``cfg.sample_rate`` from the on-disk cache."""
     from core.cache import cached_waveform
 
     return lambda path: cached_waveform(path, sample_rate=cfg.sample_rate, max_seconds=cfg.max_seconds)
 
 
-def _warm(manifest: pd.DataFrame, cfg: AudioConfig, settings: TrainSettings, progress: bool) -> None:
+def warm_audio(manifest: pd.DataFrame, cfg: AudioConfig, settings: TrainSettings, progress: bool) -> None:
+    """Decode every track into the cache (parallel, resumable); a file that fails stops training with its name."""
     from core.cache import warm_cache
 
     report = warm_cache(list(manifest["path"]), sample_rate=cfg.sample_rate, max_seconds=cfg.max_seconds,
@@ -157,7 +160,7 @@ def train_torch(settings: TrainSettings, manifest: pd.DataFrame, *, cfg: AudioCo
     """Train a CNN/CRNN; returns the best model (by validation song accuracy) and the history table."""
     rng = seed_everything(settings.seed)
     device = torch.device(settings.device) if settings.device else default_device()
-    load = _waveform_loader(cfg)
+    load = waveform_loader(cfg)
     train = manifest[manifest["split"] == "train"]
     valid = manifest[manifest["split"] == "valid"]
     if valid.empty:
@@ -283,14 +286,14 @@ def train(settings: TrainSettings, *, cfg: AudioConfig | None = None, root: Path
         model, history = train_transfer(settings, manifest, classes=classes, progress=progress), pd.DataFrame()
         cfg = model.cfg
     else:
-        _warm(manifest, cfg, settings, progress)
+        warm_audio(manifest, cfg, settings, progress)
         if settings.model == "knn":
             model, history = train_knn(settings, manifest, cfg=cfg, classes=classes, progress=progress), pd.DataFrame()
         else:
             model, history = train_torch(settings, manifest, cfg=cfg, classes=classes, progress=progress)
     train_seconds = time.perf_counter() - started
     test = manifest[manifest["split"] == "test"]
-    predictions = predict_tracks(model, test, waveform=_waveform_loader(model.cfg), progress=progress)
+    predictions = predict_tracks(model, test, waveform=waveform_loader(model.cfg), progress=progress)
     return write_run(model=model, settings=settings, manifest=manifest, split_info=split_info, history=history,
                      predictions=predictions, root=root,
                      durations={"train_seconds": train_seconds,
@@ -315,7 +318,7 @@ def write_run(*, model, settings: TrainSettings, manifest: pd.DataFrame, split_i
         "hyperparameters": hyper,
         "architecture": {"channels": list(settings.channels), **settings.architecture}
         if model.kind in ("cnn", "crnn") else {},
-        "dataset": {"name": name, "source": settings.data, "fingerprint": _fingerprint(manifest),
+        "dataset": {"name": name, "source": settings.data, "fingerprint": fingerprint(manifest),
                     "tracks": int(len(manifest))},
         "split": split_info,
         "seed": settings.seed,

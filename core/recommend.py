@@ -1,0 +1,87 @@
+"""Similar songs: nearest catalog songs by embedding cosine similarity, with a reason for each.
+
+The query song is analysed with the catalog's own model (embeddings of different models are not comparable).
+The query itself and exact duplicates (same content hash) are excluded; ``same_genre`` keeps only songs whose
+predicted genre equals the query's.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.catalog import Catalog, content_hash
+from core.predict import SongPrediction
+
+
+def _reason(query: SongPrediction, row: pd.Series, similarity: float) -> str:
+    ours = [g for g, _ in query.top(2)]
+    theirs = [g.strip() for g in str(row["top_genres"]).split(",")]
+    shared = [g for g in ours if g in theirs]
+    sound = f"sounds {similarity:.0%} alike"
+    return f"shares {' and '.join(shared)}; {sound}" if shared else f"{sound} (different genre: {row['genre']})"
+
+
+def recommend(query: SongPrediction, *, catalog: Catalog, k: int = 10, same_genre: bool = False,
+              exclude_hash: str | None = None) -> pd.DataFrame:
+    """The ``k`` catalog songs most similar to ``query``.
+
+    Args:
+        query: The song's prediction by the catalog's model (``query.embedding`` of the catalog's dimension).
+        catalog: A loaded :class:`Catalog`.
+        k: Number of songs.
+        same_genre: Keep only songs whose predicted genre is the query's.
+        exclude_hash: Content hash of the query file (excluded with its exact duplicates).
+
+    Returns:
+        Columns ``title, artist, genre, similarity, path, reason`` (plus ``album``, ``hash``), best first.
+    """
+    if query.embedding.shape[0] != catalog.embeddings.shape[1]:
+        raise ValueError(f"The song was analysed with another model than catalog '{catalog.name}' "
+                         f"(embedding size {query.embedding.shape[0]} vs {catalog.embeddings.shape[1]}).")
+    tracks = catalog.tracks
+    want = min(len(tracks), max(4 * k, k + 10) if not same_genre else len(tracks))
+    ids, sims = catalog.index.search(query.embedding.astype(np.float32), k=want)
+    rows = []
+    seen: set[str] = {exclude_hash} if exclude_hash else set()
+    for i, sim in zip(ids[0], sims[0]):
+        if i < 0:
+            continue
+        row = tracks.iloc[int(i)]
+        if row["hash"] in seen or (same_genre and row["genre"] != query.genre):
+            continue
+        seen.add(row["hash"])
+        rows.append({"title": row["title"], "artist": row["artist"], "album": row.get("album", ""),
+                     "genre": row["genre"], "similarity": float(sim), "path": row["path"],
+                     "reason": _reason(query, row, float(sim)), "hash": row["hash"]})
+        if len(rows) == k:
+            break
+    return pd.DataFrame(rows, columns=["title", "artist", "album", "genre", "similarity", "path", "reason", "hash"])
+
+
+def recommend_command(*, file: Path, catalog: str, k: int, same_genre: bool, as_json: bool,
+                      model: str | None) -> int:
+    """``python -m core recommend``: print (or emit JSON of) the most similar catalog songs."""
+    from core.models import load_model
+    from core.predict import predict_song
+
+    cat = Catalog.load(catalog)
+    if model and model != cat.info["model"]:
+        print(f"note: catalog '{cat.name}' was built with '{cat.info['model']}'; using that model.", file=sys.stderr)
+    query = predict_song(file, model=load_model(cat.info["model"]))
+    table = recommend(query, catalog=cat, k=k, same_genre=same_genre, exclude_hash=content_hash(Path(file)))
+    if as_json:
+        print(json.dumps({"query": {"path": str(file), "genre": query.genre, "top": query.top(3)},
+                          "results": table.drop(columns=["hash"]).to_dict(orient="records")}, indent=2))
+        return 0
+    print(f"{file}: {query.genre} ({', '.join(f'{g} {p:.2f}' for g, p in query.top(3))})")
+    if table.empty:
+        print("No similar songs found" + (" of the same genre." if same_genre else "."))
+    for n, row in enumerate(table.itertuples(index=False), 1):
+        print(f"{n:2d}. {row.similarity:.3f}  {row.title} — {row.artist or 'unknown artist'} [{row.genre}]  "
+              f"{row.reason}\n      {row.path}")
+    return 0
