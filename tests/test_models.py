@@ -1,0 +1,81 @@
+"""Every registry entry builds and runs; predictions summarise correctly; weights round-trip without pickle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from core.config import GENRES, AudioConfig
+from core.models import KNNGenreModel, TorchGenreModel
+from core.nets import NETS, build_net
+from core.predict import AMBIGUITY_MARGIN, predict_waveform, summarise
+
+CFG = AudioConfig()
+
+
+@pytest.mark.parametrize("kind", sorted(NETS))
+def test_every_net_runs_forward_and_backward(kind: str) -> None:
+    torch.manual_seed(0)
+    net = build_net(kind, cfg=CFG, n_classes=len(GENRES))
+    waves = 0.1 * torch.randn(3, CFG.segment_samples)
+    logits, emb = net.embed(waves)
+    assert logits.shape == (3, len(GENRES)) and emb.shape == (3, net.embedding_dim)
+    assert torch.isfinite(logits).all() and torch.isfinite(emb).all()
+    logits.sum().backward()
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+def test_unknown_net_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="Choose one of"):
+        build_net("transformer", cfg=CFG, n_classes=10)
+
+
+def test_knn_fit_predict_on_random_features() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(len(GENRES), 57)) * 3
+    labels = np.repeat(np.arange(len(GENRES)), 20)
+    feats = centres[labels] + rng.normal(size=(len(labels), 57))
+    model = KNNGenreModel(kind="knn", classes=GENRES, cfg=CFG, mean=feats.mean(0), scale=feats.std(0),
+                          train_features=feats, train_labels=labels, k=5)
+    probs, emb = model.predict_features(centres)
+    assert probs.shape == (len(GENRES), len(GENRES)) and emb.shape == (len(GENRES), 57)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-6)
+    assert (probs.argmax(1) == np.arange(len(GENRES))).all()
+
+
+@pytest.mark.parametrize("kind", sorted(NETS))
+def test_weights_save_load_same_output(tmp_path, kind: str) -> None:
+    torch.manual_seed(1)
+    net = build_net(kind, cfg=CFG, n_classes=4).eval()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    again = build_net(kind, cfg=CFG, n_classes=4)
+    again.load_state_dict(load_file(tmp_path / "w.safetensors"))
+    again.eval()
+    waves = 0.1 * torch.randn(2, CFG.segment_samples)
+    with torch.inference_mode():
+        assert torch.equal(net(waves), again(waves))
+
+
+def test_predict_waveform_segments_and_spectrum() -> None:
+    torch.manual_seed(0)
+    net = build_net("cnn", cfg=CFG, n_classes=len(GENRES)).eval()
+    model = TorchGenreModel(kind="cnn", classes=GENRES, cfg=CFG, net=net, device=torch.device("cpu"))
+    samples = (0.1 * np.random.default_rng(0).standard_normal(int(10.5 * CFG.sample_rate))).astype(np.float32)
+    pred = predict_waveform(samples, model=model)
+    assert pred.segment_probs.shape == (3, len(GENRES)) and pred.bounds.shape == (3, 2)
+    np.testing.assert_allclose(pred.spectrum, pred.segment_probs.mean(0), atol=1e-6)
+    assert abs(pred.spectrum.sum() - 1) < 1e-5
+    out = pred.to_json()
+    assert abs(sum(out["spectrum"].values()) - 1) < 1e-4 and len(out["segments"]) == 3
+
+
+def test_ambiguity_flag_follows_the_margin() -> None:
+    clear = np.array([[0.9, 0.05, 0.05]])
+    torn = np.array([[0.5, 0.4, 0.1], [0.4, 0.5, 0.1]])
+    spectrum, gap, entropy, flag = summarise(clear)
+    assert not flag and gap == pytest.approx(0.85) and 0 < entropy < 1
+    spectrum, gap, entropy, flag = summarise(torn)
+    assert flag and gap == pytest.approx(0.0) and gap < AMBIGUITY_MARGIN
+    assert summarise(torn, margin=0.0)[3] is False
