@@ -164,9 +164,18 @@ def _cmd_recommend(a: argparse.Namespace) -> int:
 
 
 def _cmd_tag(a: argparse.Namespace) -> int:
-    from core.tag_files import tag_command
+    from core.models import load_model
+    from core.predict import predict_song
+    from core.tagging import tag_files
 
-    return tag_command(inputs=a.inputs, model=a.model, write=a.write, mode=a.mode, report=a.report)
+    model = load_model(a.model)
+
+    def genres(path: Path) -> list[str]:
+        pred = predict_song(path, model=model)
+        return [g for g, _ in pred.top(2 if pred.ambiguous else 1)]
+
+    changes = tag_files(a.inputs, genres, write=a.write, mode=a.mode, report_csv=a.report)
+    return 1 if any(c.error for c in changes) else 0
 
 
 def _cmd_convert(a: argparse.Namespace) -> int:
