@@ -18,6 +18,7 @@ Ctrl-C never leaves a half run that the dashboard would show.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ def staged_run(run_id: str, *, root: Path = RUNS_DIR) -> Iterator[Path]:
 
     On any exception (KeyboardInterrupt included) the temporary folder is deleted and nothing appears.
     """
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", run_id):
+        raise ValueError(f"Run id '{run_id}' must be letters, digits, '.', '_' or '-' (it names a folder).")
     root.mkdir(parents=True, exist_ok=True)
     final = root / run_id
     if final.exists():

@@ -86,26 +86,45 @@ def _versions() -> dict[str, str]:
             "numpy": np.__version__, "scikit-learn": sklearn.__version__}
 
 
-def prepare_manifest(settings: TrainSettings) -> tuple[pd.DataFrame, dict[str, object]]:
-    """Load the data source and split it; returns the manifest (with ``split``) and a split description."""
+def prepare_manifest(settings: TrainSettings, manifest: pd.DataFrame | None = None,
+                     ) -> tuple[pd.DataFrame, dict[str, object]]:
+    """Load the data source (unless given) and split it; returns the manifest with ``split`` and a description.
+
+    ``settings.split``: ``auto`` (the source's own split column when complete, else a seeded split stratified
+    by genre and grouped by artist when known, else by track), ``column``, or ``files:DIR`` (split lists such as
+    the GTZAN fault-filtered ones; unlisted tracks are dropped).
+    """
     from core.datasets import load_source, read_split_files, split_manifest
 
-    manifest = load_source(settings.data)
+    manifest = load_source(settings.data) if manifest is None else manifest
+    info: dict[str, object]
     if settings.split.startswith("files:"):
         folder = settings.split.split(":", 1)[1]
-        manifest = read_split_files(manifest, folder)
-        info = {"kind": "files", "folder": folder}
+        applied = read_split_files(manifest, folder)
+        manifest = applied.manifest
+        info = {"kind": "files", "folder": folder, "dropped": int(applied.dropped)}
     elif settings.split == "column" or (settings.split == "auto" and "split" in manifest
                                         and manifest["split"].notna().all()):
         info = {"kind": "column"}
-    else:
+    elif settings.split == "auto":
         group = "artist" if "artist" in manifest and manifest["artist"].notna().all() else "track"
         manifest = split_manifest(manifest, valid=settings.valid, test=settings.test, seed=settings.seed)
         info = {"kind": f"{group}-grouped", "valid": settings.valid, "test": settings.test, "seed": settings.seed}
+    else:
+        raise ValueError(f"Unknown split '{settings.split}': use auto, column or files:DIR.")
     info["counts"] = {s: int((manifest["split"] == s).sum()) for s in ("train", "valid", "test")}
     if info["counts"]["train"] == 0 or info["counts"]["test"] == 0:
         raise ValueError("The split left no training or no test songs; use more data or other split fractions.")
     return manifest, info
+
+
+def is_features_table(data: str) -> bool:
+    """True when ``data`` is a GTZAN-style feature CSV (a ``filename`` column): features, no audio."""
+    path = Path(data.split(":", 1)[1] if data.startswith("features:") else data)
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return False
+    with path.open(encoding="utf-8") as handle:
+        return "filename" in handle.readline().strip().split(",")
 
 
 def waveform_loader(cfg: AudioConfig) -> Callable[[str], np.ndarray]:
@@ -146,7 +165,7 @@ def _epoch_loss(net: torch.nn.Module, waves: np.ndarray, targets: np.ndarray, *,
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-            total += float(loss) * len(y)
+            total += float(loss.detach()) * len(y)
             correct += int((logits.argmax(1) == y).sum())
             probs.append(torch.softmax(logits.detach(), 1).cpu().numpy())
             if bar is not None:
@@ -226,27 +245,51 @@ def train_torch(settings: TrainSettings, manifest: pd.DataFrame, *, cfg: AudioCo
 
 def train_knn(settings: TrainSettings, manifest: pd.DataFrame, *, cfg: AudioConfig, classes: tuple[str, ...],
               progress: bool = True) -> KNNGenreModel:
-    """Fit StandardScaler + KNN on the training split's handcrafted features (segments or whole clips)."""
-    from core.features import features_table
+    """Fit StandardScaler + KNN on the handcrafted features of the training songs (segments or whole clips).
 
-    train = manifest[manifest["split"] == "train"]
-    table = features_table([Path(p) for p in train["path"]], labels=list(train["label"]),
+    KNN has no early stopping, so it fits on the ``train`` and ``valid`` songs together; ``test`` stays unseen.
+    """
+    from core.features import FEATURE_COLUMNS, features_table
+
+    fit_on = manifest[manifest["split"].isin(["train", "valid"])]
+    table = features_table([Path(p) for p in fit_on["path"]], labels=list(fit_on["label"]),
                            segment_seconds=cfg.segment_seconds if settings.knn_unit == "segment" else None,
                            workers=settings.workers, progress=progress)
-    return fit_knn(table, settings=settings, cfg=cfg, classes=classes)
+    return fit_knn(table[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64), table["label"], k=settings.k, cfg=cfg,
+                   classes=classes)
 
 
-def fit_knn(table: pd.DataFrame, *, settings: TrainSettings, cfg: AudioConfig,
+def fit_knn(features: np.ndarray, labels: pd.Series, *, k: int, cfg: AudioConfig,
             classes: tuple[str, ...]) -> KNNGenreModel:
-    """Fit the scaler + KNN pipeline on a features table (``label`` + the 57 feature columns)."""
-    from core.features import FEATURE_COLUMNS
-
-    x = table[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64)
-    y = _class_index(table["label"], classes)
-    pipe = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=settings.k)).fit(x, y)
+    """Fit the scaler + KNN pipeline on features ``(n, 57)`` and their genre labels."""
+    y = _class_index(pd.Series(labels), classes)
+    pipe = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=k)).fit(features, y)
     scaler = pipe.named_steps["standardscaler"]
     return KNNGenreModel(kind="knn", classes=classes, cfg=cfg, mean=scaler.mean_, scale=scaler.scale_,
-                         train_features=x, train_labels=y, k=settings.k)
+                         train_features=features, train_labels=y, k=k)
+
+
+def train_knn_on_table(settings: TrainSettings, *, root: Path = RUNS_DIR) -> Path:
+    """KNN on a public GTZAN feature CSV (no audio): fit on train+valid rows, evaluate the test rows, write a run."""
+    from core.config import GENRES
+    from core.datasets import load_features_csv
+
+    if settings.model != "knn":
+        raise ValueError("A feature table has no audio: only --model knn can train on it.")
+    started = time.perf_counter()
+    base, features, _ = load_features_csv(settings.data.split(":", 1)[-1])
+    manifest, split_info = prepare_manifest(settings, base.assign(row=np.arange(len(base))))
+    present = set(manifest["label"])
+    classes = tuple(g for g in GENRES if g in present) + tuple(sorted(present - set(GENRES)))
+    cfg = AudioConfig(segment_seconds=3.0 if "segment" in manifest else 30.0)
+    fit_on = manifest[manifest["split"].isin(["train", "valid"])]
+    model = fit_knn(features[fit_on["row"].to_numpy()], fit_on["label"], k=settings.k, cfg=cfg, classes=classes)
+    train_seconds = time.perf_counter() - started
+    test = manifest[manifest["split"] == "test"]
+    predictions = features_csv_rows(test, features[test["row"].to_numpy()], model)
+    return write_run(model=model, settings=settings, manifest=manifest, split_info=split_info,
+                     history=pd.DataFrame(), predictions=predictions, root=root,
+                     durations={"train_seconds": train_seconds, "evaluate_seconds": 0.0})
 
 
 def _run_id(settings: TrainSettings, dataset: str) -> str:
@@ -271,6 +314,8 @@ def train(settings: TrainSettings, *, cfg: AudioConfig | None = None, root: Path
     """
     if settings.model not in ("cnn", "crnn", "knn", "transfer"):
         raise ValueError(f"Unknown model '{settings.model}'. Choose cnn, crnn, knn or transfer.")
+    if is_features_table(settings.data):
+        return train_knn_on_table(settings, root=root)
     started = time.perf_counter()
     manifest, split_info = prepare_manifest(settings)
     from core.config import GENRES

@@ -25,3 +25,10 @@ def test_completed_run_is_renamed_into_place(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         with staged_run("r2", root=tmp_path):
             pass
+
+
+@pytest.mark.parametrize("bad", ["/tmp/x", "../up", "", "a/b"])
+def test_run_ids_cannot_escape_the_runs_folder(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ValueError, match="Run id"):
+        with staged_run(bad, root=tmp_path):
+            pass
