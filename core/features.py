@@ -6,12 +6,12 @@ centroid / bandwidth / rolloff, zero-crossing rate, the harmonic and percussive 
 ``librosa.effects.hpss`` ("harmony", "perceptr"), the ``beat_track`` tempo, and 20 MFCCs.
 
 :func:`reference_clip_features` is that plain recipe: every librosa call recomputes its own STFT, HPSS
-median-filters the 2-D spectrogram and ``beat_track`` runs its (numba-compiled) beat tracker for a tempo
-it already knew. :func:`clip_features` computes the same values from **one** STFT: magnitude and power
-spectrograms feed chroma, centroid, bandwidth, rolloff and the mel spectrogram; the log-mel feeds both the
-MFCCs and the onset envelope of the tempo estimate; HPSS reuses the STFT and median-filters row by row
-(SciPy's 1-D running-median path, exact and several times faster than its 2-D filter). The two agree to
-float rounding (see ``tests/test_features.py`` and ``bench/bench_features.py``).
+median-filters the 2-D spectrogram and ``beat_track`` runs its beat tracker for a tempo it already knew.
+:func:`clip_features` computes the same values from **one** STFT: magnitude and power spectrograms feed
+chroma, centroid, bandwidth, rolloff and the mel spectrogram; the log-mel feeds both the MFCCs and the onset
+envelope of the tempo estimate; HPSS reuses the STFT and runs SciPy's 1-D running median over mirror-padded
+rows laid end to end (exact, and several times faster than its 2-D filter). On the same thread settings the
+two give identical values (see ``tests/test_features.py`` and ``bench/bench_features.py``).
 
 :func:`features_table` runs this over many files in a process pool; :func:`features_command` is the CLI.
 """
@@ -123,13 +123,14 @@ def _running_median_rows(matrix: np.ndarray) -> np.ndarray:
     """Median over a centred window of :data:`HPSS_KERNEL` along each row (mirror-reflected edges).
 
     Equal element for element to ``scipy.ndimage.median_filter(matrix, size=(1, 31), mode="reflect")``
-    (the filter ``librosa.decompose.hpss`` uses), but through SciPy's fast 1-D path.
+    (the filter ``librosa.decompose.hpss`` uses) but several times faster: each row is mirror-padded by
+    half a window (SciPy's ``reflect`` is NumPy's ``symmetric``), the rows are laid end to end and one call
+    runs SciPy's 1-D running median over them; a window centred in a row never reaches past its padding.
     """
-    rows = np.ascontiguousarray(matrix)
-    out = np.empty_like(rows)
-    for i, row in enumerate(rows):
-        median_filter(row, size=HPSS_KERNEL, mode="reflect", output=out[i])
-    return out
+    half = HPSS_KERNEL // 2
+    padded = np.pad(matrix, ((0, 0), (half, half)), mode="symmetric")
+    filtered = median_filter(padded.ravel(), size=HPSS_KERNEL, mode="reflect").reshape(padded.shape)
+    return filtered[:, half:-half]
 
 
 def _hpss_waveforms(magnitude: np.ndarray, phase: np.ndarray, *, length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -152,7 +153,7 @@ def _hpss_waveforms(magnitude: np.ndarray, phase: np.ndarray, *, length: int) ->
 
 
 def clip_features(samples: np.ndarray, *, sample_rate: int = FEATURE_SAMPLE_RATE) -> np.ndarray:
-    """The 57 table features of one waveform, from a single STFT (~9x faster than the plain recipe).
+    """The 57 table features of one waveform, from a single STFT (several times faster than the plain recipe).
 
     Args:
         samples: Mono waveform ``(n,)`` at ``sample_rate`` Hz (the table uses 22050 Hz), at least
