@@ -56,6 +56,7 @@ MIN_SECONDS = 1.0
 N_MFCC = 20
 HPSS_KERNEL = 31
 
+_FILES_PER_WORKER = 8
 _GTZAN_NAME = re.compile(r"^(?P<genre>[a-z]+)\.\d+$")
 
 
@@ -213,7 +214,7 @@ def _file_rows(path: Path, segment_seconds: float | None) -> list[dict[str, obje
     if segment_seconds is None:
         return [{"filename": path.name, "length": len(samples),
                  **dict(zip(FEATURE_COLUMNS, clip_features(samples).tolist()))}]
-    feats, bounds = segment_features(samples, segment_seconds=segment_seconds)
+    feats, _ = segment_features(samples, segment_seconds=segment_seconds)
     seg_len = int(round(segment_seconds * FEATURE_SAMPLE_RATE))
     return [{"filename": f"{path.stem}.{i}{path.suffix}", "length": seg_len,
              **dict(zip(FEATURE_COLUMNS, row.tolist()))} for i, row in enumerate(feats)]
@@ -242,7 +243,7 @@ def features_table(paths: Sequence[Path], *, labels: Sequence[str | None] | None
     """The public table's layout for audio files: ``filename, length, <57 features>[, label]``.
 
     Files are decoded with :func:`core.audio.load_audio` at 22050 Hz and processed in parallel
-    (a spawn-context process pool of ``workers`` processes; ``workers <= 1`` runs in this process).
+    (a spawn-context process pool; each worker uses one BLAS thread).
 
     Args:
         paths: Audio files.
@@ -250,7 +251,8 @@ def features_table(paths: Sequence[Path], *, labels: Sequence[str | None] | None
         segment_seconds: ``None``: one row per file, ``length`` = its samples. Otherwise one row per segment
             named like the public 3-second table (``blues.00000.0.wav``), ``length`` = segment samples (66150
             for 3 s; the public 3-second table says 66149).
-        workers: Processes (default: all cores, at most one per file).
+        workers: Processes (default: all cores, but at most one per 8 files, since each worker spends a few
+            seconds importing librosa; ``<= 1`` runs in this process).
         progress: Show a tqdm bar on stderr.
 
     Returns:
@@ -260,13 +262,14 @@ def features_table(paths: Sequence[Path], *, labels: Sequence[str | None] | None
     paths = [Path(p) for p in paths]
     if labels is not None and len(labels) != len(paths):
         raise ValueError(f"{len(labels)} labels for {len(paths)} files.")
-    n_workers = min(workers or multiprocessing.cpu_count(), max(1, len(paths)))
+    if workers is None:  # a worker spends seconds importing librosa: only worth it for several files each
+        workers = min(multiprocessing.cpu_count(), len(paths) // _FILES_PER_WORKER)
+    n_workers = min(workers, len(paths))
     results: dict[int, list[dict[str, object]]] = {}
     errors: dict[int, str] = {}
     bar = tqdm(total=len(paths), desc="features", unit="file", disable=not progress)
     if n_workers <= 1:
-        outcomes = (_file_job(i, p, segment_seconds) for i, p in enumerate(paths))
-        for index, rows, error in outcomes:
+        for index, rows, error in (_file_job(i, p, segment_seconds) for i, p in enumerate(paths)):
             results[index], errors[index] = rows, error
             bar.update()
     else:
