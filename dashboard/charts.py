@@ -1,0 +1,124 @@
+"""Plotly figures for the pages: they draw arrays computed by ``core``; they compute nothing themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+#: Transparent-to-orange scale for saliency overlays.
+HEAT_SCALE = [[0.0, "rgba(249,115,22,0)"], [0.35, "rgba(249,115,22,0.15)"], [1.0, "rgba(255,214,10,0.85)"]]
+_MARGIN = dict(l=10, r=10, t=40, b=10)
+
+
+def spectrum_bars(classes: Sequence[str], probs: np.ndarray, *, title: str = "Genre spectrum",
+                  height: int = 360) -> go.Figure:
+    """Horizontal bars of ``probs (C,)``, most probable on top."""
+    order = np.argsort(probs)
+    fig = go.Figure(go.Bar(x=probs[order], y=[classes[i] for i in order], orientation="h",
+                           marker_color=["#f97316" if i == order[-1] else "#64748b" for i in order],
+                           text=[f"{p:.0%}" for p in probs[order]], textposition="outside", cliponaxis=False))
+    fig.update_layout(title=title, height=height, margin=_MARGIN, xaxis=dict(range=[0, 1.08], tickformat=".0%"))
+    return fig
+
+
+def timeline(classes: Sequence[str], probs: np.ndarray, bounds: np.ndarray, *, selected: int | None) -> go.Figure:
+    """Time × genre heatmap of segment probabilities ``(n, C)`` at segment starts ``bounds[:, 0]`` (s).
+
+    An invisible marker sits on every cell so that clicking a cell (plotly point selection) reports its segment
+    in ``customdata``; the selected segment is outlined.
+    """
+    starts = bounds[:, 0]
+    width = float(bounds[0, 1] - bounds[0, 0])
+    centres = starts + width / 2
+    fig = go.Figure(go.Heatmap(z=probs.T, x=centres, y=list(classes), colorscale="Inferno", zmin=0, zmax=1,
+                               colorbar=dict(title="p", tickformat=".0%"), hoverinfo="skip"))
+    cells = pd.DataFrame({"x": np.repeat(centres, len(classes)), "genre": list(classes) * len(starts),
+                          "segment": np.repeat(np.arange(len(starts)), len(classes)),
+                          "p": probs.reshape(-1)})
+    fig.add_trace(go.Scatter(x=cells["x"], y=cells["genre"], mode="markers", customdata=cells["segment"],
+                             marker=dict(size=18, opacity=0.0, symbol="square"), showlegend=False,
+                             hovertemplate="%{x:.1f} s · %{y}: %{text}<extra>click to play</extra>",
+                             text=[f"{p:.0%}" for p in cells["p"]]))
+    if selected is not None:
+        fig.add_vrect(x0=bounds[selected, 0], x1=bounds[selected, 1], line=dict(color="#22d3ee", width=3))
+    fig.update_layout(title="Timeline: genre probability of each segment (click a column to play it)", height=360,
+                      margin=_MARGIN, xaxis_title="time (s)", clickmode="event+select", dragmode=False)
+    return fig
+
+
+def mel_image(spec: np.ndarray, *, hop_seconds: float, title: str, heat: np.ndarray | None = None,
+              height: int = 260) -> go.Figure:
+    """A dB mel spectrogram ``(n_mels, frames)`` with an optional saliency overlay ``heat`` of the same shape."""
+    x = np.arange(spec.shape[1]) * hop_seconds
+    fig = go.Figure(go.Heatmap(z=spec, x=x, colorscale="Viridis" if heat is None else "Greys_r", showscale=False,
+                               hovertemplate="%{x:.2f} s · mel band %{y}: %{z:.1f} dB<extra></extra>"))
+    if heat is not None:
+        fig.add_trace(go.Heatmap(z=heat, x=x, colorscale=HEAT_SCALE, zmin=0, zmax=1, showscale=True,
+                                 colorbar=dict(title="salience"),
+                                 hovertemplate="%{x:.2f} s · mel band %{y}: salience %{z:.2f}<extra></extra>"))
+    fig.update_layout(title=title, height=height, margin=_MARGIN, xaxis_title="time in segment (s)",
+                      yaxis_title="mel band")
+    return fig
+
+
+def confusion_heatmap(matrix: pd.DataFrame, *, normalise: bool, selected: tuple[str, str] | None) -> go.Figure:
+    """Confusion matrix (rows true, columns predicted), counts or row-normalised, clickable cell by cell."""
+    counts = matrix.to_numpy(dtype=float)
+    rows = counts.sum(axis=1, keepdims=True)
+    values = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0) if normalise else counts
+    labels = [f"{v:.0%}" if normalise else f"{int(v)}" for v in values.reshape(-1)]
+    true, pred = list(matrix.index), list(matrix.columns)
+    fig = go.Figure(go.Heatmap(z=values, x=pred, y=true, colorscale="Blues", hoverinfo="skip",
+                               text=np.array(labels).reshape(values.shape), texttemplate="%{text}",
+                               colorbar=dict(title="share" if normalise else "count")))
+    grid_true = np.repeat(true, len(pred))
+    grid_pred = np.tile(pred, len(true))
+    fig.add_trace(go.Scatter(x=grid_pred, y=grid_true, mode="markers", showlegend=False,
+                             marker=dict(size=26, opacity=0.0, symbol="square"),
+                             customdata=np.stack([grid_true, grid_pred], axis=1),
+                             text=[f"{int(c)} ({v:.0%} of the row)" for c, v in
+                                   zip(counts.reshape(-1), (counts / np.maximum(rows, 1)).reshape(-1))],
+                             hovertemplate="true %{y} → predicted %{x}: %{text}<extra>click to list</extra>"))
+    if selected is not None:
+        i, j = true.index(selected[0]), pred.index(selected[1])
+        fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
+                      line=dict(color="#f97316", width=3))
+    fig.update_layout(height=480, margin=_MARGIN, xaxis_title="predicted", yaxis_title="true",
+                      yaxis_autorange="reversed", clickmode="event+select", dragmode=False)
+    return fig
+
+
+def confusion_difference(diff: pd.DataFrame, *, title: str) -> go.Figure:
+    """A diverging heatmap of a difference of two row-normalised confusion matrices."""
+    span = max(0.01, float(np.abs(diff.to_numpy()).max()))
+    fig = go.Figure(go.Heatmap(z=diff.to_numpy(), x=list(diff.columns), y=list(diff.index), colorscale="RdBu",
+                               zmid=0, zmin=-span, zmax=span, texttemplate="%{z:+.0%}",
+                               colorbar=dict(title="Δ share", tickformat="+.0%")))
+    fig.update_layout(title=title, height=480, margin=_MARGIN, xaxis_title="predicted", yaxis_title="true",
+                      yaxis_autorange="reversed")
+    return fig
+
+
+def training_curves(history: pd.DataFrame) -> go.Figure:
+    """Loss and accuracy per epoch, train and validation, one colour per run.
+
+    ``history``: long table with columns ``run, epoch, metric ("loss"/"accuracy"), split ("train"/"valid"), value``.
+    """
+    fig = px.line(history, x="epoch", y="value", color="run", line_dash="split", facet_col="metric",
+                  markers=True, category_orders={"metric": ["loss", "accuracy"], "split": ["train", "valid"]})
+    fig.update_yaxes(matches=None, showticklabels=True)
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    fig.update_layout(height=380, margin=_MARGIN, legend_title_text="")
+    return fig
+
+
+def f1_bars(per_genre: pd.DataFrame) -> go.Figure:
+    """Grouped bars of per-genre F1: columns ``genre, run, f1``."""
+    fig = px.bar(per_genre, x="genre", y="f1", color="run", barmode="group")
+    fig.update_layout(height=360, margin=_MARGIN, yaxis=dict(range=[0, 1], title="F1 (song level)"),
+                      legend_title_text="")
+    return fig

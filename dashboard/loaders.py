@@ -1,0 +1,277 @@
+"""Cached access to ``core`` for the pages: models with ``st.cache_resource``, tables and arrays with ``st.cache_data``.
+
+Everything here is a thin, cached call into ``core``; no analysis is written in the dashboard. Runs are read from
+``$GENRE_LAB_RUNS`` when set (tests point it at a temporary folder), else ``models/runs`` under the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.audio import load_audio
+from core.config import REPO_ROOT, AudioConfig
+from core.evaluate import misclassified, prob_columns, segment_confusion, song_table
+from core.models import PRETRAINED_NAME, RUNS_DIR, GenreModel, load_model
+from core.predict import SongPrediction, predict_song
+from core.runs import Run, list_runs, runs_table
+
+#: Environment variable naming another runs folder.
+RUNS_ENV = "GENRE_LAB_RUNS"
+#: The one command that makes a first run (synthetic data set, then a CNN on it).
+MAKE_A_RUN = "python -m core synth && python -m core train --model cnn --data data/synth --epochs 10"
+
+
+def runs_root() -> Path:
+    """The folder the dashboard reads runs from."""
+    env = os.environ.get(RUNS_ENV)
+    return Path(env) if env else RUNS_DIR
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def pretrained_available() -> bool:
+    """Whether the pretrained tagger can load: its code and its converted weights are present."""
+    if importlib.util.find_spec("core.pretrained.musicnn") is None:
+        return False
+    from core.pretrained.musicnn import PRETRAINED_DIR, TAGGERS
+
+    return all((PRETRAINED_DIR / f"musicnn_{name}.safetensors").is_file() for name in TAGGERS)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def run_catalogue(root: str) -> pd.DataFrame:
+    """One row per completed run under ``root`` (see :meth:`core.runs.Run.summary`), newest first, plus ``path``."""
+    runs = list_runs(Path(root))
+    table = runs_table(runs)
+    if runs:
+        table["path"] = [str(r.path) for r in runs]
+    return table
+
+
+def current_runs() -> pd.DataFrame:
+    """:func:`run_catalogue` of :func:`runs_root`."""
+    return run_catalogue(str(runs_root()))
+
+
+@dataclass
+class RunData:
+    """Everything a page shows about one run (read once, cached)."""
+
+    run_id: str
+    path: str
+    info: dict
+    metrics: dict
+    history: pd.DataFrame
+    confusion: pd.DataFrame
+    predictions: pd.DataFrame
+    songs: pd.DataFrame
+    segment_confusion: pd.DataFrame
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.info["classes"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.info["model"])
+
+    @property
+    def cfg(self) -> AudioConfig:
+        return AudioConfig.from_dict(self.info["audio_config"])
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def run_data(path: str, stamp: float) -> RunData:
+    """All tables of the run folder ``path`` (``stamp``: its ``run.json`` mtime, so a replaced run is re-read)."""
+    run = Run(Path(path))
+    classes = run.classes
+    return RunData(run_id=run.run_id, path=path, info=run.info, metrics=run.metrics, history=run.history,
+                   confusion=run.confusion, predictions=run.predictions,
+                   songs=song_table(run.predictions, classes),
+                   segment_confusion=segment_confusion(run.predictions, classes))
+
+
+def load_run(path: str) -> RunData:
+    """:func:`run_data` keyed by the folder's modification stamp."""
+    return run_data(path, (Path(path) / "run.json").stat().st_mtime)
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def model(ref: str) -> GenreModel:
+    """A loaded model (run folder path or :data:`core.models.PRETRAINED_NAME`), kept for the server's life."""
+    return load_model(ref)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def analyse(data: bytes, ref: str) -> SongPrediction:
+    """:func:`core.predict.predict_song` of the bytes of one recording with model ``ref``.
+
+    Raises:
+        core.audio.AudioError: the bytes are not audio that can be analysed.
+    """
+    return predict_song(data, model=model(ref))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def decoded(data: bytes, sample_rate: int, max_seconds: float | None) -> np.ndarray:
+    """Mono float32 samples ``(n,)`` at ``sample_rate`` of uploaded bytes."""
+    return load_audio(data, sample_rate=sample_rate, max_seconds=max_seconds).samples
+
+
+def audio_path(path: str) -> Path:
+    """A prediction's or catalog's audio path: absolute as stored, or relative to the repository."""
+    p = Path(path)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def file_segment(path: str, start: float, end: float, sample_rate: int) -> np.ndarray:
+    """Samples ``(n,)`` between ``start`` and ``end`` seconds of the audio file ``path`` at ``sample_rate``.
+
+    Raises:
+        core.audio.AudioError: the file is missing or cannot be decoded.
+    """
+    samples = load_audio(audio_path(path), sample_rate=sample_rate, max_seconds=end).samples
+    return samples[int(round(start * sample_rate)) : int(round(end * sample_rate))]
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def spectrogram(samples: np.ndarray, cfg_json: str) -> np.ndarray:
+    """dB mel spectrogram ``(n_mels, frames)`` of ``samples`` with the :class:`AudioConfig` given as JSON."""
+    from core.saliency import mel_spectrogram
+
+    return mel_spectrogram(samples, cfg=AudioConfig.from_json(cfg_json))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def saliency(ref: str, samples: np.ndarray, target: int, method: str):
+    """:func:`core.saliency.grad_cam` or :func:`core.saliency.occlusion` of one segment of a CNN/CRNN run."""
+    from core.saliency import grad_cam, occlusion
+
+    net = model(ref).net
+    return grad_cam(net, samples, target=target) if method == "grad-cam" else occlusion(net, samples, target=target)
+
+
+def upload_hash(data: bytes) -> str:
+    """Content hash of uploaded bytes, the same digest as :func:`core.catalog.content_hash` gives a file."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def catalogs() -> list[str]:
+    """Names of built catalogs (empty when ``core.catalog`` has none)."""
+    from core.catalog import list_catalogs
+
+    return list_catalogs()
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def catalog(name: str):
+    """A loaded :class:`core.catalog.Catalog`."""
+    from core.catalog import Catalog
+
+    return Catalog.load(name)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def recommendations(data: bytes, catalog_name: str, k: int, same_genre: bool) -> pd.DataFrame:
+    """:func:`core.recommend.recommend` for uploaded bytes, analysed with the catalog's own model."""
+    from core.recommend import recommend
+
+    cat = catalog(catalog_name)
+    query = analyse(data, str(cat.info["model"]))
+    return recommend(query, catalog=cat, k=k, same_genre=same_genre, exclude_hash=upload_hash(data))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def tagged_copy(data: bytes, name: str, genres: tuple[str, ...]) -> bytes:
+    """The uploaded file's bytes with ``genres`` written into its genre tag (:func:`core.tagging.write_genres`).
+
+    Raises:
+        core.tagging.TagError: the format cannot carry a genre tag.
+    """
+    from core.tagging import write_genres
+
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / Path(name).name
+        copy.write_bytes(data)
+        write_genres(copy, list(genres), mode="replace", dry_run=False)
+        return copy.read_bytes()
+
+
+def model_choices(table: pd.DataFrame) -> dict[str, str]:
+    """Model selector options ``{ref: label}``: the pretrained tagger first (it knows real recordings), then every
+    run (ref = its folder), best song accuracy first."""
+    choices = {}
+    if pretrained_available():
+        choices[PRETRAINED_NAME] = "musicnn: pretrained tagger (real recordings)"
+    if table.empty:
+        return choices
+    for row in table.sort_values("song_accuracy", ascending=False, kind="stable").itertuples(index=False):
+        acc = f", song accuracy {row.song_accuracy:.0%}" if pd.notna(row.song_accuracy) else ""
+        choices[str(row.path)] = f"{row.run_id} ({row.model.upper()} on {row.dataset or 'unknown data'}{acc})"
+    return choices
+
+
+def run_labels(table: pd.DataFrame) -> dict[str, str]:
+    """Run selector options ``{run folder: label}``, newest first."""
+    order = {ref: i for i, ref in enumerate(table["path"])} if not table.empty else {}
+    runs = {ref: label for ref, label in model_choices(table).items() if ref != PRETRAINED_NAME}
+    return dict(sorted(runs.items(), key=lambda item: order[item[0]]))
+
+
+def wrong_examples(data: RunData, *, level: str, true: str, predicted: str) -> pd.DataFrame:
+    """Misclassified rows of one confusion cell, most confident first, one *segment* row each.
+
+    At ``level == "segment"`` these are the wrong segments themselves; at ``"song"`` each wrong song is shown by
+    its segment most confidently predicted as ``predicted``. Columns: those of ``RunData.predictions``.
+    """
+    if level == "segment":
+        return misclassified(data.predictions, true=true, predicted=predicted)
+    songs = misclassified(data.songs, true=true, predicted=predicted)
+    col = prob_columns(data.classes)[data.classes.index(predicted)]
+    segs = data.predictions[data.predictions["track_id"].isin(songs["track_id"])]
+    best = segs.sort_values(col, ascending=False, kind="stable").drop_duplicates("track_id")
+    return best.set_index("track_id").loc[songs["track_id"]].reset_index()
+
+
+def row_normalised(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Each row of a confusion matrix divided by its total (rows with no songs stay 0)."""
+    totals = matrix.sum(axis=1).replace(0, 1)
+    return matrix.div(totals, axis=0)
+
+
+def history_long(paths: tuple[str, ...]) -> pd.DataFrame:
+    """Training histories of runs, long: ``run, epoch, metric ("loss"/"accuracy"), split, value``."""
+    parts = []
+    names = {"train_loss": ("loss", "train"), "val_loss": ("loss", "valid"),
+             "train_acc": ("accuracy", "train"), "val_acc": ("accuracy", "valid")}
+    for path in paths:
+        data = load_run(path)
+        hist = data.history
+        if hist.empty:
+            continue
+        long = hist.melt(id_vars="epoch", value_vars=[c for c in names if c in hist], var_name="column")
+        long["metric"] = long["column"].map(lambda c: names[c][0])
+        long["split"] = long["column"].map(lambda c: names[c][1])
+        long["run"] = data.run_id
+        parts.append(long.drop(columns="column"))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["epoch", "value", "metric", "split", "run"])
+
+
+def per_genre(paths: tuple[str, ...], *, level: str = "song") -> pd.DataFrame:
+    """Per-genre precision, recall and F1 of runs, long: ``run, genre, precision, recall, f1, support``."""
+    rows = []
+    for path in paths:
+        data = load_run(path)
+        for genre, m in data.metrics.get(level, {}).get("per_class", {}).items():
+            rows.append({"run": data.run_id, "genre": genre, **m})
+    return pd.DataFrame(rows, columns=["run", "genre", "precision", "recall", "f1", "support"])

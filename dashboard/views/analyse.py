@@ -1,0 +1,197 @@
+"""Home: analyse a song. Upload or record, choose a model, see the genre spectrum, the timeline, any segment
+(played and drawn as a mel spectrogram), similar songs from a catalog, and download a copy tagged with its genre."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core.audio import AudioError
+from core.config import AUDIO_EXTENSIONS
+from core.predict import AMBIGUITY_MARGIN, SongPrediction
+from dashboard import charts, loaders
+
+UPLOAD_TYPES = [ext.lstrip(".") for ext in AUDIO_EXTENSIONS]
+MIME = {".mp3": "audio/mpeg", ".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".oga": "audio/ogg",
+        ".opus": "audio/ogg", ".m4a": "audio/mp4", ".mp4": "audio/mp4", ".aac": "audio/aac"}
+
+
+def _recording() -> bytes | None:
+    """WAV bytes from the microphone (audio-recorder-streamlit, or Streamlit's own recorder as a fallback)."""
+    try:
+        from audio_recorder_streamlit import audio_recorder
+    except ImportError:
+        audio_recorder = None
+    data = None
+    if audio_recorder is not None:
+        st.caption("Click the microphone to start, and again to stop.")
+        data = audio_recorder(text="", pause_threshold=60.0, icon_size="2x", key="recorder")
+    with st.expander("Recorder not working? Use the built-in one", expanded=audio_recorder is None):
+        clip = st.audio_input("Record a clip", key="audio_input")
+    return clip.getvalue() if clip is not None else data
+
+
+def _choose_audio() -> tuple[bytes | None, str]:
+    """The bytes to analyse and a file name for them."""
+    source = st.radio("Audio", ["Upload a file", "Record with the microphone"], horizontal=True, key="source",
+                      label_visibility="collapsed")
+    if source == "Upload a file":
+        limit = st.get_option("server.maxUploadSize")
+        upload = st.file_uploader("Audio file", type=UPLOAD_TYPES, key="upload",
+                                  help=f"Up to {limit} MB (server.maxUploadSize in .streamlit/config.toml).")
+        st.caption(f"WAV, MP3, FLAC, OGG, Opus (also AIFF, AU, M4A) · up to **{limit} MB** per file · "
+                   "long recordings: only the beginning is analysed, and a notice says how much.")
+        return (upload.getvalue(), upload.name) if upload is not None else (None, "")
+    return _recording(), "recording.wav"
+
+
+def _pick_segment(event_key: str, pred: SongPrediction) -> None:
+    """Timeline click → the segment slider (runs before the rerun, so the slider shows the clicked segment)."""
+    points = st.session_state[event_key].selection.get("points", [])
+    if points:
+        point = points[0]
+        data = point.get("customdata")
+        segment = int(data[0] if isinstance(data, list) else data) if data is not None else None
+        if segment is None:
+            x = float(point["x"])
+            segment = int(((pred.bounds[:, 0] <= x) & (x < pred.bounds[:, 1])).argmax())
+        st.session_state["segment"] = segment
+
+
+def _label(pred: SongPrediction, i: int) -> str:
+    start, end = pred.bounds[i]
+    return f"{start:.0f}–{end:.0f} s"
+
+
+def _segment_view(pred: SongPrediction, data: bytes, ref: str) -> None:
+    n = len(pred.bounds)
+    if st.session_state.get("segment", 0) >= n:
+        st.session_state["segment"] = 0
+    st.plotly_chart(charts.timeline(pred.classes, pred.segment_probs, pred.bounds,
+                                            selected=st.session_state.get("segment", 0)),
+                            key="timeline", on_select=lambda: _pick_segment("timeline", pred),
+                            selection_mode="points")
+    segment = st.select_slider("Segment", options=list(range(n)), key="segment",
+                               format_func=lambda i: _label(pred, i)) if n > 1 else 0
+    cfg = loaders.model(ref).cfg
+    start, end = (float(b) for b in pred.bounds[segment])
+    samples = loaders.decoded(data, cfg.sample_rate, cfg.max_seconds)
+    piece = samples[int(start * cfg.sample_rate) : int(end * cfg.sample_rate)]
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(charts.mel_image(loaders.spectrogram(piece, cfg.to_json()), hop_seconds=cfg.hop_length / cfg.sample_rate,
+                                         title=f"Mel spectrogram of {_label(pred, segment)}"), key="segment_mel")
+        st.audio(piece, sample_rate=cfg.sample_rate)
+    with right:
+        st.plotly_chart(charts.spectrum_bars(pred.classes, pred.segment_probs[segment],
+                                             title=f"Segment {_label(pred, segment)}", height=300),
+                        key="segment_bars")
+
+
+def _recommendations(data: bytes) -> None:
+    st.subheader("Songs that sound alike")
+    names = loaders.catalogs()
+    if not names:
+        st.info("No song catalog yet. Build one from a music folder with "
+                "`python -m core catalog build FOLDER --name demo`.")
+        return
+    left, right = st.columns([2, 1])
+    name = left.selectbox("Catalog", names, key="catalog") if len(names) > 1 else names[0]
+    same = right.toggle("Same genre only", key="same_genre")
+    try:
+        table = loaders.recommendations(data, name, 5, same)
+    except (AudioError, FileNotFoundError, ValueError, RuntimeError, ImportError) as error:
+        st.warning(f"Recommendations are unavailable: {error}")
+        return
+    if table.empty:
+        st.info("No similar songs found" + (" of the same genre." if same else "."))
+    for row in table.itertuples(index=False):
+        text, player = st.columns([3, 2])
+        text.markdown(f"**{row.title}** — {row.artist or 'unknown artist'} · *{row.genre}* · "
+                      f"similarity {row.similarity:.2f}  \n{row.reason}")
+        path = loaders.audio_path(row.path)
+        if path.is_file():
+            player.audio(str(path))
+        else:
+            player.caption(f"Preview unavailable: {row.path} is not on this machine.")
+
+
+def _tag_download(pred: SongPrediction, data: bytes, name: str) -> None:
+    st.subheader("Tag the file")
+    genres = tuple(g for g, _ in pred.top(2 if pred.ambiguous else 1))
+    try:
+        tagged = loaders.tagged_copy(data, name, genres)
+    except ImportError:
+        st.caption("Tagging is not installed in this build.")
+        return
+    except ValueError as error:  # core.tagging.TagError is a ValueError with a sentence
+        st.caption(f"This file cannot carry a genre tag: {error}")
+        return
+    st.download_button(f"Download {name} tagged “{'; '.join(genres)}”", data=tagged, file_name=name,
+                       mime=MIME.get(Path(name).suffix.lower(), "application/octet-stream"), icon=":material/sell:",
+                       key="download_tagged")
+    st.caption("The genre is written into a copy of your file (ID3, Vorbis comment or MP4 atom); "
+               "the audio is untouched.")
+
+
+def _results(pred: SongPrediction, data: bytes, name: str, ref: str) -> None:
+    top = pred.top(3)
+    cols = st.columns(3)
+    cols[0].metric("Genre", pred.genre)
+    cols[1].metric("Probability", f"{top[0][1]:.0%}")
+    cols[2].metric("Runner-up", f"{top[1][0]} ({top[1][1]:.0%})" if len(top) > 1 else "—")
+    if pred.ambiguous:
+        st.info(f"**Between genres**: {top[0][0]} and {top[1][0]} are within {pred.margin:.0%} of each other "
+                f"(the flag is raised under {AMBIGUITY_MARGIN:.0%}).", icon=":material/call_split:")
+    else:
+        st.caption(f"A clear call: {top[0][0]} leads by {pred.margin:.0%} (the between-genres flag is raised under "
+                   f"{AMBIGUITY_MARGIN:.0%}).")
+    left, right = st.columns([2, 3])
+    with left:
+        st.plotly_chart(charts.spectrum_bars(pred.classes, pred.spectrum), key="spectrum")
+    with right:
+        _segment_view(pred, data, ref)
+    _recommendations(data)
+    _tag_download(pred, data, name)
+
+
+def main() -> None:
+    st.title("Analyse a song")
+    st.caption("Each 3-second segment gets a probability for every genre; the song's genre spectrum is their mean.")
+    table = loaders.current_runs()
+    choices = loaders.model_choices(table)
+    if not choices:
+        st.warning("No model yet. Make one with:")
+        st.code(loaders.MAKE_A_RUN, language="bash")
+        return
+    if table.empty:
+        st.info(f"No trained run yet, only the pretrained tagger. Train one with `{loaders.MAKE_A_RUN}`.")
+    ref = st.selectbox("Model", list(choices), format_func=choices.get, key="model")
+    data, name = _choose_audio()
+    if data is None:
+        st.info("Upload a song or record one to see its genres.")
+        return
+    st.audio(data, format=MIME.get(Path(name).suffix.lower(), "audio/wav"))
+    failure = None
+    with st.status("Analysing…", expanded=False) as status:
+        try:
+            pred = loaders.analyse(data, ref)
+            status.update(label=f"Analysed {pred.duration:.0f} s in {len(pred.bounds)} segments", state="complete")
+        except AudioError as error:
+            status.update(label="This audio cannot be analysed", state="error")
+            failure = str(error)
+        except (FileNotFoundError, ValueError, RuntimeError, ImportError, OSError) as error:
+            status.update(label="The model could not be loaded", state="error")
+            failure = f"The model could not be loaded: {error}"
+    if failure:
+        st.error(failure)
+        return
+    for notice in pred.notices:
+        st.warning(notice)
+    if pred.is_silent:
+        return
+    _results(pred, data, name, ref)
+
+
+main()

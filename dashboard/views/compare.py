@@ -1,0 +1,96 @@
+"""Compare runs: the table of runs, training curves, per-genre F1, the difference of two confusion matrices and
+mean ± std over seeds."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.runs import seed_summary
+from dashboard import charts, loaders
+
+TABLE_COLUMNS = {
+    "run_id": st.column_config.TextColumn("run"),
+    "model": st.column_config.TextColumn("model"),
+    "dataset": st.column_config.TextColumn("dataset"),
+    "split": st.column_config.TextColumn("split"),
+    "seed": st.column_config.NumberColumn("seed", format="%d"),
+    "epochs": st.column_config.NumberColumn("epochs", format="%d"),
+    "lr": st.column_config.NumberColumn("lr", format="%.0e"),
+    "batch_size": st.column_config.NumberColumn("batch", format="%d"),
+    "k": st.column_config.NumberColumn("k", format="%d"),
+    "segment_accuracy": st.column_config.NumberColumn("segment acc.", format="%.3f"),
+    "song_accuracy": st.column_config.NumberColumn("song acc.", format="%.3f"),
+    "song_macro_f1": st.column_config.NumberColumn("song macro-F1", format="%.3f"),
+    "song_top2": st.column_config.NumberColumn("song top-2", format="%.3f"),
+    "train_seconds": st.column_config.NumberColumn("training (s)", format="%.0f"),
+}
+
+
+def _seeds(table: pd.DataFrame) -> None:
+    st.subheader("Over seeds: mean ± std")
+    summary = seed_summary(table)
+    summary = summary[summary["n_seeds"] > 1]
+    if summary.empty:
+        st.caption("Every run has a single seed. Train one setting over several seeds with "
+                   "`python -m core train ... --seeds 0,1,2` to see its spread here.")
+        return
+    shown = summary[["group", "model", "n_seeds"]].copy()
+    for metric in ("segment_accuracy", "song_accuracy", "song_macro_f1"):
+        shown[metric] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(summary[f"{metric}_mean"], summary[f"{metric}_std"])]
+    st.dataframe(shown, hide_index=True, key="seed_table")
+
+
+def _difference(table: pd.DataFrame, chosen: list[str]) -> None:
+    st.subheader("Difference of two confusion matrices")
+    if len(chosen) < 2:
+        st.caption("Choose at least two runs above.")
+        return
+    labels = dict(zip(table["path"], table["run_id"]))
+    cols = st.columns(2)
+    first = cols[0].selectbox("Run A", chosen, index=0, format_func=labels.get, key="diff_a")
+    second = cols[1].selectbox("Run B", chosen, index=1, format_func=labels.get, key="diff_b")
+    a, b = loaders.load_run(first), loaders.load_run(second)
+    if a.classes != b.classes:
+        st.warning(f"'{a.run_id}' and '{b.run_id}' predict different genres; their matrices cannot be compared.")
+        return
+    diff = loaders.row_normalised(b.confusion) - loaders.row_normalised(a.confusion)
+    st.plotly_chart(charts.confusion_difference(diff, title=f"{b.run_id} minus {a.run_id} (row shares, song level)"),
+                    key="difference")
+    st.caption("Blue: B sends more of that true genre to that column than A; red: fewer. "
+               "A better B is blue on the diagonal and red off it.")
+
+
+def main() -> None:
+    st.title("Compare runs")
+    table = loaders.current_runs()
+    if table.empty:
+        st.warning("No run yet. Make one with:")
+        st.code(loaders.MAKE_A_RUN, language="bash")
+        return
+    shown = table[[c for c in TABLE_COLUMNS if c in table]].copy()
+    # Hyperparameters that do not apply to a model kind are blanked rather than shown with their defaults.
+    shown = shown.astype({c: "float64" for c in ("epochs", "lr", "batch_size", "k") if c in shown})
+    iterative = shown["model"].isin(["cnn", "crnn"])
+    shown.loc[~iterative, [c for c in ("epochs", "lr", "batch_size") if c in shown]] = None
+    shown.loc[shown["model"] != "knn", [c for c in ("k",) if c in shown]] = None
+    st.dataframe(shown, hide_index=True, column_config=TABLE_COLUMNS, key="runs_table")
+    labels = dict(zip(table["path"], table["run_id"]))
+    chosen = st.multiselect("Runs to compare", list(labels), default=list(labels)[:4], format_func=labels.get,
+                            key="compare_runs")
+    if not chosen:
+        st.info("Choose runs to compare.")
+        return
+    st.subheader("Training curves")
+    history = loaders.history_long(tuple(chosen))
+    if history.empty:
+        st.caption("None of these runs has epochs (KNN and transfer heads are fitted in one step).")
+    else:
+        st.plotly_chart(charts.training_curves(history), key="curves")
+    st.subheader("F1 per genre (test songs)")
+    st.plotly_chart(charts.f1_bars(loaders.per_genre(tuple(chosen))), key="f1")
+    _difference(table, chosen)
+    _seeds(table)
+
+
+main()

@@ -1,0 +1,275 @@
+"""Every dashboard page under Streamlit's AppTest, against tiny real runs trained in a fixture (~4 s, once).
+
+The runs are trained by ``core.train.train`` on a folder-per-genre set of generated tone and noise clips;
+``$GENRE_LAB_RUNS`` points the dashboard at them and ``$GENRE_LAB_CACHE`` keeps the waveform cache out of the repo.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from core.config import REPO_ROOT
+from core.evaluate import segment_confusion
+from core.models import load_model
+from core.predict import predict_song
+from core.runs import Run
+
+HOME = str(REPO_ROOT / "dashboard" / "Home.py")
+SR = 22050
+GENRES3 = ("blues", "classical", "metal")
+
+
+def tone_clip(genre: str, index: int, *, seconds: float = 6.0, seed: int = 0) -> np.ndarray:
+    """A short clip whose sound depends on ``genre``: low tone, high tremolo tone, or noise (plus a little noise)."""
+    rng = np.random.default_rng(seed * 100 + index)
+    t = np.arange(int(seconds * SR)) / SR
+    if genre == "blues":
+        wave = 0.3 * np.sin(2 * np.pi * (220 + 20 * index) * t)
+    elif genre == "classical":
+        wave = 0.3 * np.sin(2 * np.pi * (880 + 40 * index) * t) * (0.5 + 0.5 * np.sin(np.pi * t))
+    else:
+        wave = 0.1 * rng.standard_normal(len(t))
+    return (wave + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def build_tiny_runs(folder: Path) -> Path:
+    """Train two CNN seeds (one run group) on 3 genres x 6 generated clips; returns the runs folder."""
+    from core.train import TrainSettings, train
+
+    data, runs = folder / "data", folder / "runs"
+    for genre in GENRES3:
+        (data / genre).mkdir(parents=True)
+        for i in range(6):
+            sf.write(data / genre / f"{genre}{i}.wav", tone_clip(genre, i), SR)
+    for seed in (0, 1):
+        train(TrainSettings(model="cnn", data=str(data), epochs=1, seed=seed, run_id=f"tiny-cnn-s{seed}", valid=0.2,
+                            test=0.3, workers=1, group="tiny-cnn"), root=runs, progress=False)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("dash")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GENRE_LAB_CACHE", str(folder / "cache"))
+        return build_tiny_runs(folder)
+
+
+@pytest.fixture()
+def app(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("GENRE_LAB_RUNS", str(runs_dir))
+    monkeypatch.setenv("GENRE_LAB_CACHE", str(runs_dir.parent / "cache"))
+    st.cache_data.clear()
+    return AppTest.from_file(HOME, default_timeout=60)
+
+
+def wav_bytes(samples: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, SR, format="WAV")
+    return buffer.getvalue()
+
+
+def figures(at: AppTest) -> list[tuple[str, dict]]:
+    """Plotly figures on the page in order: ``(title or "", figure JSON)``."""
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    return [(spec["layout"].get("title", {}).get("text", ""), spec) for spec in specs]
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """Plotly figures on the page by title (the last of equal titles)."""
+    return dict(figures(at))
+
+
+def array(value: object) -> np.ndarray:
+    """A plotly JSON array: a plain list, or plotly's typed-array form ``{dtype, bdata[, shape]}``."""
+    if isinstance(value, dict):
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        return flat.reshape([int(n) for n in str(shape).split(",")]) if shape else flat
+    return np.asarray(value)
+
+
+def table_with(at: AppTest, column: str) -> pd.DataFrame:
+    """The first dataframe on the page that has ``column`` (AppTest keeps no keys for read-only tables)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+# ------------------------------------------------------------------------------------------- Home
+
+def test_home_lists_every_run_and_asks_for_audio(app: AppTest, runs_dir: Path) -> None:
+    app.run()
+    assert not app.exception
+    options = app.selectbox(key="model").options
+    assert all(any(r in o for o in options) for r in ("tiny-cnn-s0", "tiny-cnn-s1"))
+    assert "Upload a song" in texts(app.info)
+    assert "200 MB" in texts(app.caption), "the upload limit from .streamlit/config.toml is stated"
+
+
+def test_home_without_runs_says_how_to_make_one(app: AppTest, tmp_path: Path, monkeypatch) -> None:
+    from dashboard.loaders import MAKE_A_RUN
+
+    monkeypatch.setenv("GENRE_LAB_RUNS", str(tmp_path / "none"))
+    app.run()
+    assert not app.exception
+    shown = texts(app.info) + texts(app.warning) + " ".join(c.value for c in app.code)
+    assert MAKE_A_RUN in shown
+
+
+def test_uploaded_song_yields_the_models_spectrum(app: AppTest, runs_dir: Path) -> None:
+    run = str(runs_dir / "tiny-cnn-s0")
+    song = wav_bytes(np.concatenate([tone_clip("blues", 1, seconds=4.5), tone_clip("metal", 1, seconds=4.5)]))
+    app.run()
+    app.selectbox(key="model").set_value(run)
+    app.file_uploader(key="upload").upload("song.wav", song, "audio/wav")
+    app.run()
+    assert not app.exception and not app.error
+    expected = predict_song(song, model=load_model(run, device="cpu"))
+    bars = charts(app)["Genre spectrum"]["data"][0]
+    shown = dict(zip(bars["y"], array(bars["x"])))
+    assert set(shown) == set(expected.classes)
+    np.testing.assert_allclose([shown[c] for c in expected.classes], expected.spectrum, atol=1e-5)
+    assert (np.diff(array(bars["x"])) >= 0).all(), "bars are sorted (most probable drawn on top)"
+    assert app.metric[0].value == expected.genre
+    assert "Timeline: genre probability of each segment (click a column to play it)" in charts(app)
+    assert app.status[0].label == "Analysed 9 s in 3 segments"
+
+
+def test_choosing_a_segment_shows_that_segment(app: AppTest, runs_dir: Path) -> None:
+    app.run()
+    app.selectbox(key="model").set_value(str(runs_dir / "tiny-cnn-s0"))
+    app.file_uploader(key="upload").upload("song.wav", wav_bytes(tone_clip("classical", 2, seconds=9.2)), "audio/wav")
+    app.run()
+    assert "Segment 0–3 s" in charts(app)
+    app.select_slider(key="segment").set_value(2).run()
+    figures = charts(app)
+    assert "Segment 6–9 s" in figures and "Mel spectrogram of 6–9 s" in figures
+    mel = array(figures["Mel spectrogram of 6–9 s"]["data"][0]["z"]).astype(float)
+    assert mel.shape == (128, 1 + int(3 * SR) // 512) and np.isfinite(mel).all()
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("broken.mp3", b"this is not audio at all" * 10, "not audio that can be read"),
+    ("empty.wav", b"", "empty"),
+], ids=["garbage", "empty"])
+def test_bad_file_is_a_clear_error(app: AppTest, runs_dir: Path, name: str, content: bytes, message: str) -> None:
+    app.run()
+    app.selectbox(key="model").set_value(str(runs_dir / "tiny-cnn-s0"))
+    app.file_uploader(key="upload").upload(name, content, "application/octet-stream")
+    app.run()
+    assert not app.exception
+    assert message in texts(app.error)
+    assert "Genre spectrum" not in charts(app)
+
+
+def test_silence_is_a_warning_not_a_prediction(app: AppTest, runs_dir: Path) -> None:
+    app.run()
+    app.selectbox(key="model").set_value(str(runs_dir / "tiny-cnn-s0"))
+    app.file_uploader(key="upload").upload("quiet.wav", wav_bytes(np.zeros(4 * SR, np.float32)), "audio/wav")
+    app.run()
+    assert not app.exception and not app.error
+    assert "silent" in texts(app.warning)
+    assert "Genre spectrum" not in charts(app)
+
+
+# ------------------------------------------------------------------------------------------- Error analysis
+
+def _open_errors(app: AppTest, run: Path) -> AppTest:
+    app.run()
+    app.switch_page("views/errors.py").run()
+    app.selectbox(key="run").set_value(str(run)).run()
+    return app
+
+
+def test_switching_runs_shows_each_runs_metrics(app: AppTest, runs_dir: Path) -> None:
+    _open_errors(app, runs_dir / "tiny-cnn-s0")
+    for run_id in ("tiny-cnn-s1", "tiny-cnn-s0"):
+        app.selectbox(key="run").set_value(str(runs_dir / run_id)).run()
+        assert not app.exception
+        song = Run(runs_dir / run_id).metrics["song"]
+        assert app.metric[0].value == f"{song['accuracy']:.1%}" and app.metric[1].value == f"{song['macro_f1']:.3f}"
+
+
+def test_choosing_a_confusion_cell_lists_its_examples(app: AppTest, runs_dir: Path) -> None:
+    run = Run(runs_dir / "tiny-cnn-s0")
+    confusion = segment_confusion(run.predictions, run.classes)
+    cells = [(t, p, int(confusion.loc[t, p])) for t in run.classes for p in run.classes
+             if t != p and confusion.loc[t, p] > 0]
+    assert cells, "a one-epoch model makes mistakes; the fixture must give this test some to list"
+    true, predicted, count = cells[0]
+    _open_errors(app, run.path)
+    app.radio(key="level").set_value("Segments").run()
+    app.selectbox(key="cm_true").set_value(true)
+    app.selectbox(key="cm_pred").set_value(predicted)
+    app.run()
+    assert not app.exception
+    listing = table_with(app, "track_id")
+    assert len(listing) == count
+    assert set(listing["true"]) == {true} and set(listing["predicted"]) == {predicted}
+    assert list(listing["confidence"]) == sorted(listing["confidence"], reverse=True)
+    shown = min(count, 3)
+    titles = [title for title, _ in figures(app)]
+    assert titles.count("Mel spectrogram") == shown and titles.count("Segment probabilities") == shown
+    assert len(app.get("audio")) == shown
+    saliency = [v for k, v in charts(app).items() if str(k).startswith("Grad-CAM for")]
+    assert saliency, "the saliency view is drawn for CNN runs"
+    heat = array(saliency[0]["data"][1]["z"]).astype(float)
+    assert np.isfinite(heat).all() and heat.max() == pytest.approx(1.0) and heat.std() > 0
+
+
+def test_song_level_cell_and_correct_cell(app: AppTest, runs_dir: Path) -> None:
+    _open_errors(app, runs_dir / "tiny-cnn-s0")
+    cls = Run(runs_dir / "tiny-cnn-s0").classes
+    app.selectbox(key="cm_true").set_value(cls[0])
+    app.selectbox(key="cm_pred").set_value(cls[0])
+    app.run()
+    assert not app.exception and "correct predictions" in texts(app.info)
+
+
+def test_missing_audio_is_a_message_not_a_crash(app: AppTest, runs_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    moved = tmp_path / "runs" / "moved"
+    shutil.copytree(runs_dir / "tiny-cnn-s0", moved)
+    preds = pd.read_parquet(moved / "predictions.parquet")
+    preds["path"] = [f"/nowhere/{Path(p).name}" for p in preds["path"]]
+    preds.to_parquet(moved / "predictions.parquet", index=False)
+    monkeypatch.setenv("GENRE_LAB_RUNS", str(tmp_path / "runs"))
+    run = Run(moved)
+    confusion = segment_confusion(run.predictions, run.classes)
+    true, predicted = next((t, p) for t in run.classes for p in run.classes if t != p and confusion.loc[t, p])
+    _open_errors(app, moved)
+    app.radio(key="level").set_value("Segments").run()
+    app.selectbox(key="cm_true").set_value(true)
+    app.selectbox(key="cm_pred").set_value(predicted)
+    app.run()
+    assert not app.exception and not app.error
+    assert "not on this machine" in texts(app.warning)
+
+
+# ------------------------------------------------------------------------------------------- Compare runs
+
+def test_compare_page_shows_runs_curves_and_seed_spread(app: AppTest, runs_dir: Path) -> None:
+    app.run()
+    app.switch_page("views/compare.py").run()
+    assert not app.exception
+    assert set(table_with(app, "run_id")["run_id"]) == {"tiny-cnn-s0", "tiny-cnn-s1"}
+    figures = charts(app)
+    assert any("minus" in str(k) for k in figures), "the confusion difference is drawn"
+    seeds = table_with(app, "n_seeds")
+    assert list(seeds["group"]) == ["tiny-cnn"] and int(seeds["n_seeds"].iloc[0]) == 2
+    assert "±" in seeds["song_accuracy"].iloc[0]
+    app.multiselect(key="compare_runs").set_value([str(runs_dir / "tiny-cnn-s1")]).run()
+    assert not app.exception and "Choose at least two runs" in texts(app.caption)
