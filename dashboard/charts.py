@@ -11,6 +11,8 @@ import plotly.graph_objects as go
 
 #: Transparent-to-orange scale for saliency overlays.
 HEAT_SCALE = [[0.0, "rgba(249,115,22,0)"], [0.35, "rgba(249,115,22,0.15)"], [1.0, "rgba(255,214,10,0.85)"]]
+#: Dynamic range of spectrogram pictures, in dB.
+DB_RANGE = 80.0
 _MARGIN = dict(l=10, r=10, t=40, b=10)
 
 
@@ -34,7 +36,7 @@ def timeline(classes: Sequence[str], probs: np.ndarray, bounds: np.ndarray, *, s
     starts = bounds[:, 0]
     width = float(bounds[0, 1] - bounds[0, 0])
     centres = starts + width / 2
-    fig = go.Figure(go.Heatmap(z=probs.T, x=centres, y=list(classes), colorscale="Inferno", zmin=0, zmax=1,
+    fig = go.Figure(go.Heatmap(z=probs.T, x=centres, y=list(classes), colorscale="Plasma", zmin=0, zmax=1,
                                colorbar=dict(title="p", tickformat=".0%"), hoverinfo="skip"))
     cells = pd.DataFrame({"x": np.repeat(centres, len(classes)), "genre": list(classes) * len(starts),
                           "segment": np.repeat(np.arange(len(starts)), len(classes)),
@@ -45,16 +47,21 @@ def timeline(classes: Sequence[str], probs: np.ndarray, bounds: np.ndarray, *, s
                              text=[f"{p:.0%}" for p in cells["p"]]))
     if selected is not None:
         fig.add_vrect(x0=bounds[selected, 0], x1=bounds[selected, 1], line=dict(color="#22d3ee", width=3))
-    fig.update_layout(title="Timeline: genre probability of each segment (click a column to play it)", height=360,
+    fig.update_layout(title="Timeline (click a column to play it)", height=360,
                       margin=_MARGIN, xaxis_title="time (s)", clickmode="event+select", dragmode=False)
     return fig
 
 
 def mel_image(spec: np.ndarray, *, hop_seconds: float, title: str, heat: np.ndarray | None = None,
               height: int = 260) -> go.Figure:
-    """A dB mel spectrogram ``(n_mels, frames)`` with an optional saliency overlay ``heat`` of the same shape."""
+    """A dB mel spectrogram ``(n_mels, frames)`` with an optional saliency overlay ``heat`` of the same shape.
+
+    The colour range spans the top :data:`DB_RANGE` dB of the picture (like ``librosa.power_to_db(top_db=80)``).
+    """
     x = np.arange(spec.shape[1]) * hop_seconds
+    top = float(spec.max())
     fig = go.Figure(go.Heatmap(z=spec, x=x, colorscale="Viridis" if heat is None else "Greys_r", showscale=False,
+                               zmin=top - DB_RANGE, zmax=top,
                                hovertemplate="%{x:.2f} s · mel band %{y}: %{z:.1f} dB<extra></extra>"))
     if heat is not None:
         fig.add_trace(go.Heatmap(z=heat, x=x, colorscale=HEAT_SCALE, zmin=0, zmax=1, showscale=True,

@@ -24,8 +24,9 @@ from core.models import PRETRAINED_NAME, RUNS_DIR, GenreModel, load_model
 from core.predict import SongPrediction, predict_song
 from core.runs import Run, list_runs, runs_table
 
-#: Environment variable naming another runs folder.
+#: Environment variables naming another runs folder and another catalogs folder.
 RUNS_ENV = "GENRE_LAB_RUNS"
+CATALOGS_ENV = "GENRE_LAB_CATALOGS"
 #: The one command that makes a first run (synthetic data set, then a CNN on it).
 MAKE_A_RUN = "python -m core synth && python -m core train --model cnn --data data/synth --epochs 10"
 
@@ -165,19 +166,33 @@ def upload_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def catalogs_root() -> Path:
+    """The folder the dashboard reads song catalogs from (``$GENRE_LAB_CATALOGS`` or ``data/catalogs``)."""
+    from core.catalog import CATALOGS_DIR
+
+    env = os.environ.get(CATALOGS_ENV)
+    return Path(env) if env else CATALOGS_DIR
+
+
 def catalogs() -> list[str]:
-    """Names of built catalogs (empty when ``core.catalog`` has none)."""
+    """Names of the built catalogs."""
     from core.catalog import list_catalogs
 
-    return list_catalogs()
+    return list_catalogs(catalogs_root())
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def catalog(name: str):
-    """A loaded :class:`core.catalog.Catalog`."""
+def catalog(folder: str, stamp: float):
+    """The :class:`core.catalog.Catalog` in ``folder`` (``stamp``: its ``catalog.json`` mtime, so a rebuild shows)."""
     from core.catalog import Catalog
 
-    return Catalog.load(name)
+    return Catalog.load(folder)
+
+
+def load_catalog(name: str):
+    """:func:`catalog` of catalog ``name`` under :func:`catalogs_root`."""
+    folder = catalogs_root() / name
+    return catalog(str(folder), (folder / "catalog.json").stat().st_mtime)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -185,7 +200,7 @@ def recommendations(data: bytes, catalog_name: str, k: int, same_genre: bool) ->
     """:func:`core.recommend.recommend` for uploaded bytes, analysed with the catalog's own model."""
     from core.recommend import recommend
 
-    cat = catalog(catalog_name)
+    cat = load_catalog(catalog_name)
     query = analyse(data, str(cat.info["model"]))
     return recommend(query, catalog=cat, k=k, same_genre=same_genre, exclude_hash=upload_hash(data))
 

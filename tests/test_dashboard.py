@@ -44,7 +44,9 @@ def tone_clip(genre: str, index: int, *, seconds: float = 6.0, seed: int = 0) ->
 
 
 def build_tiny_runs(folder: Path) -> Path:
-    """Train two CNN seeds (one run group) on 3 genres x 6 generated clips; returns the runs folder."""
+    """Train two CNN seeds (one run group) on 3 genres x 6 generated clips and build a song catalog of those clips
+    with the first run (``folder/catalogs/tiny``); returns the runs folder."""
+    from core.catalog import build_catalog
     from core.train import TrainSettings, train
 
     data, runs = folder / "data", folder / "runs"
@@ -55,6 +57,8 @@ def build_tiny_runs(folder: Path) -> Path:
     for seed in (0, 1):
         train(TrainSettings(model="cnn", data=str(data), epochs=1, seed=seed, run_id=f"tiny-cnn-s{seed}", valid=0.2,
                             test=0.3, workers=1, group="tiny-cnn"), root=runs, progress=False)
+    build_catalog(data, name="tiny", model=str(runs / "tiny-cnn-s0"), workers=1, progress=False,
+                  root=folder / "catalogs")
     return runs
 
 
@@ -69,6 +73,7 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def app(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("GENRE_LAB_RUNS", str(runs_dir))
+    monkeypatch.setenv("GENRE_LAB_CATALOGS", str(runs_dir.parent / "catalogs"))
     monkeypatch.setenv("GENRE_LAB_CACHE", str(runs_dir.parent / "cache"))
     st.cache_data.clear()
     return AppTest.from_file(HOME, default_timeout=60)
@@ -145,8 +150,37 @@ def test_uploaded_song_yields_the_models_spectrum(app: AppTest, runs_dir: Path) 
     np.testing.assert_allclose([shown[c] for c in expected.classes], expected.spectrum, atol=1e-5)
     assert (np.diff(array(bars["x"])) >= 0).all(), "bars are sorted (most probable drawn on top)"
     assert app.metric[0].value == expected.genre
-    assert "Timeline: genre probability of each segment (click a column to play it)" in charts(app)
+    assert "Timeline (click a column to play it)" in charts(app)
     assert app.status[0].label == "Analysed 9 s in 3 segments"
+
+
+def test_recommendations_and_tagged_download(app: AppTest, runs_dir: Path, tmp_path: Path) -> None:
+    from core.catalog import Catalog
+    from core.recommend import recommend
+    from core.tagging import read_genres
+    from dashboard.loaders import tagged_copy
+
+    run = str(runs_dir / "tiny-cnn-s0")
+    song = wav_bytes(tone_clip("classical", 9, seconds=6.5))
+    app.run()
+    app.selectbox(key="model").set_value(run)
+    app.file_uploader(key="upload").upload("mine.wav", song, "audio/wav")
+    app.run()
+    assert not app.exception and not app.error
+    expected = recommend(predict_song(song, model=load_model(run, device="cpu")),
+                         catalog=Catalog.load(str(runs_dir.parent / "catalogs" / "tiny")), k=5)
+    shown = [m.value for m in app.markdown if "similarity" in m.value]
+    assert len(shown) == len(expected) == 5
+    for text, row in zip(shown, expected.itertuples(index=False)):
+        assert row.title in text and row.reason in text and f"{row.similarity:.2f}" in text
+    assert len(app.get("audio")) >= 2 + 5, "song, segment and one preview per recommendation"
+    button = app.get("download_button")[0]
+    assert "tagged" in button.proto.label and "mine.wav" in button.proto.label
+    genre = app.metric[0].value
+    copy = tmp_path / "copy.wav"
+    copy.write_bytes(tagged_copy(song, "mine.wav", (genre,)))
+    assert read_genres(copy) == [genre]
+    assert sf.read(copy)[0].shape == sf.read(io.BytesIO(song))[0].shape, "the audio is untouched"
 
 
 def test_choosing_a_segment_shows_that_segment(app: AppTest, runs_dir: Path) -> None:

@@ -65,13 +65,8 @@ def _label(pred: SongPrediction, i: int) -> str:
 
 
 def _segment_view(pred: SongPrediction, data: bytes, ref: str) -> None:
+    """The chosen segment: slider (also set by clicking the timeline), spectrogram, player and probabilities."""
     n = len(pred.bounds)
-    if st.session_state.get("segment", 0) >= n:
-        st.session_state["segment"] = 0
-    st.plotly_chart(charts.timeline(pred.classes, pred.segment_probs, pred.bounds,
-                                            selected=st.session_state.get("segment", 0)),
-                            key="timeline", on_select=lambda: _pick_segment("timeline", pred),
-                            selection_mode="points")
     segment = st.select_slider("Segment", options=list(range(n)), key="segment",
                                format_func=lambda i: _label(pred, i)) if n > 1 else 0
     cfg = loaders.model(ref).cfg
@@ -80,7 +75,8 @@ def _segment_view(pred: SongPrediction, data: bytes, ref: str) -> None:
     piece = samples[int(start * cfg.sample_rate) : int(end * cfg.sample_rate)]
     left, right = st.columns([3, 2])
     with left:
-        st.plotly_chart(charts.mel_image(loaders.spectrogram(piece, cfg.to_json()), hop_seconds=cfg.hop_length / cfg.sample_rate,
+        st.plotly_chart(charts.mel_image(loaders.spectrogram(piece, cfg.to_json()),
+                                         hop_seconds=cfg.hop_length / cfg.sample_rate,
                                          title=f"Mel spectrogram of {_label(pred, segment)}"), key="segment_mel")
         st.audio(piece, sample_rate=cfg.sample_rate)
     with right:
@@ -101,7 +97,7 @@ def _recommendations(data: bytes) -> None:
     same = right.toggle("Same genre only", key="same_genre")
     try:
         table = loaders.recommendations(data, name, 5, same)
-    except (AudioError, FileNotFoundError, ValueError, RuntimeError, ImportError) as error:
+    except (AudioError, OSError, ValueError, RuntimeError) as error:
         st.warning(f"Recommendations are unavailable: {error}")
         return
     if table.empty:
@@ -122,11 +118,8 @@ def _tag_download(pred: SongPrediction, data: bytes, name: str) -> None:
     genres = tuple(g for g, _ in pred.top(2 if pred.ambiguous else 1))
     try:
         tagged = loaders.tagged_copy(data, name, genres)
-    except ImportError:
-        st.caption("Tagging is not installed in this build.")
-        return
     except ValueError as error:  # core.tagging.TagError is a ValueError with a sentence
-        st.caption(f"This file cannot carry a genre tag: {error}")
+        st.warning(f"This file cannot carry a genre tag: {error}")
         return
     st.download_button(f"Download {name} tagged “{'; '.join(genres)}”", data=tagged, file_name=name,
                        mime=MIME.get(Path(name).suffix.lower(), "application/octet-stream"), icon=":material/sell:",
@@ -147,11 +140,16 @@ def _results(pred: SongPrediction, data: bytes, name: str, ref: str) -> None:
     else:
         st.caption(f"A clear call: {top[0][0]} leads by {pred.margin:.0%} (the between-genres flag is raised under "
                    f"{AMBIGUITY_MARGIN:.0%}).")
+    if st.session_state.get("segment", 0) >= len(pred.bounds):
+        st.session_state["segment"] = 0
     left, right = st.columns([2, 3])
     with left:
         st.plotly_chart(charts.spectrum_bars(pred.classes, pred.spectrum), key="spectrum")
     with right:
-        _segment_view(pred, data, ref)
+        st.plotly_chart(charts.timeline(pred.classes, pred.segment_probs, pred.bounds,
+                                        selected=st.session_state.get("segment", 0)),
+                        key="timeline", on_select=lambda: _pick_segment("timeline", pred), selection_mode="points")
+    _segment_view(pred, data, ref)
     _recommendations(data)
     _tag_download(pred, data, name)
 
@@ -181,7 +179,7 @@ def main() -> None:
         except AudioError as error:
             status.update(label="This audio cannot be analysed", state="error")
             failure = str(error)
-        except (FileNotFoundError, ValueError, RuntimeError, ImportError, OSError) as error:
+        except (OSError, ValueError, RuntimeError) as error:
             status.update(label="The model could not be loaded", state="error")
             failure = f"The model could not be loaded: {error}"
     if failure:

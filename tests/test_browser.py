@@ -1,0 +1,181 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright against ``streamlit run``.
+
+Uploads a generated MP3 through the real file input, waits for the genre spectrum, clicks a timeline column and a
+confusion-matrix cell (plotly selection events), opens every page and saves screenshots under ``screenshots/``.
+Skipped when /usr/bin/chromium or Playwright is absent (``apt-get install -y chromium``; never ``playwright
+install``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from core.config import REPO_ROOT
+from core.evaluate import segment_confusion
+from core.runs import Run, list_runs
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = REPO_ROOT / "screenshots"
+TIMEOUT_MS = 90_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"streamlit did not answer within {seconds:.0f} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``(url, runs folder)`` of a dashboard served by ``streamlit run`` over two tiny trained runs."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install -y chromium)")
+    pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    from test_dashboard import build_tiny_runs
+
+    folder = tmp_path_factory.mktemp("browser")
+    env = {**os.environ, "GENRE_LAB_CACHE": str(folder / "cache")}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GENRE_LAB_CACHE", env["GENRE_LAB_CACHE"])
+        runs = build_tiny_runs(folder)
+    env["GENRE_LAB_RUNS"] = str(runs)
+    env["GENRE_LAB_CATALOGS"] = str(folder / "catalogs")
+    port = _free_port()
+    log = folder / "streamlit.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "dashboard/Home.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, log)
+        yield url, runs
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _click_cell(page, chart_index: int, *, row: int, col: int, n_rows: int, n_cols: int) -> None:
+    """Click the centre of cell (row from the top, col from the left) of a plotly heatmap's plot area."""
+    _settle(page)
+    area = page.locator("[data-testid='stPlotlyChart']").nth(chart_index).locator(".nsewdrag").first
+    area.wait_for(state="visible")
+    box = area.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + (col + 0.5) * box["width"] / n_cols, box["y"] + (row + 0.5) * box["height"] / n_rows)
+
+
+def _settle(page) -> None:
+    """Wait until the app has finished its current script run (Streamlit's running indicator is gone)."""
+    from playwright.sync_api import expect
+
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()
+
+
+def _no_exception(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0, "a page shows a traceback"
+
+
+def test_upload_analyse_and_every_page(server: tuple[str, Path], tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from test_dashboard import SR, tone_clip
+
+    url, runs = server
+    song = tmp_path / "song.mp3"
+    sf.write(song, np.concatenate([tone_clip("blues", 2, seconds=4.6), tone_clip("metal", 2, seconds=4.6)]), SR,
+             format="MP3")
+    SHOTS.mkdir(exist_ok=True)
+    newest = list_runs(runs)[0]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.set_default_timeout(TIMEOUT_MS)
+
+            # Home: a real upload through the file input, then the spectrum and the timeline.
+            page.goto(url)
+            expect(page.get_by_role("heading", name="Analyse a song")).to_be_visible()
+            expect(page.get_by_text("200 MB")).to_be_visible()
+            page.get_by_test_id("stSelectbox").first.click()
+            page.get_by_role("option", name=re.compile("tiny-cnn-s0")).click()
+            page.locator("input[type='file']").set_input_files(str(song))
+            expect(page.get_by_text("Genre spectrum")).to_be_visible()
+            expect(page.get_by_text("Analysed 9 s in 3 segments")).to_be_visible()
+            genre = page.locator("[data-testid='stMetricValue']").first.inner_text().strip()
+            assert genre, "the predicted genre is shown"
+            expect(page.get_by_text("Mel spectrogram of 0–3 s")).to_be_visible()
+            # Clicking the third column of the timeline (plotly selection) plays and draws that segment.
+            _click_cell(page, 1, row=0, col=2, n_rows=len(newest.classes), n_cols=3)
+            expect(page.get_by_text("Mel spectrogram of 6–9 s")).to_be_visible()
+            expect(page.get_by_text("similarity").first).to_be_visible()
+            expect(page.get_by_role("button", name=re.compile("Download song.mp3 tagged"))).to_be_visible()
+            _no_exception(page)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(SHOTS / "home.png"))
+
+            # Error analysis: click a correct cell, then a wrong one; the wrong one lists its segments.
+            page.get_by_role("link", name="Error analysis").click()
+            expect(page.get_by_text("Misclassified examples")).to_be_visible()
+            page.get_by_text("Segments", exact=True).click()
+            expect(page.get_by_text("Confusion matrix (segment level)")).to_be_visible()
+            run = Run(newest.path)
+            confusion = segment_confusion(run.predictions, run.classes)
+            n = len(run.classes)
+            _click_cell(page, 0, row=0, col=0, n_rows=n, n_cols=n)
+            expect(page.get_by_text("That cell holds the correct predictions")).to_be_visible()
+            i, j = next((i, j) for i in range(n) for j in range(n) if i != j and confusion.iat[i, j] > 0)
+            _click_cell(page, 0, row=i, col=j, n_rows=n, n_cols=n)
+            expect(page.get_by_text(f"true {run.classes[i]}, predicted {run.classes[j]}").first).to_be_visible()
+            saliency = page.locator("[data-testid='stPlotlyChart']").filter(has_text="Grad-CAM for")
+            expect(saliency).to_be_visible()
+            _no_exception(page)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(SHOTS / "errors.png"))
+            saliency.scroll_into_view_if_needed()
+            saliency.screenshot(path=str(SHOTS / "saliency.png"))
+
+            # Compare runs.
+            page.get_by_role("link", name="Compare runs").click()
+            expect(page.get_by_text("Training curves")).to_be_visible()
+            expect(page.get_by_text("Over seeds: mean ± std")).to_be_visible()
+            _no_exception(page)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(SHOTS / "compare.png"))
+        finally:
+            browser.close()
