@@ -111,20 +111,37 @@ def model(ref: str) -> GenreModel:
     return load_model(ref)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def analyse(data: bytes, ref: str) -> SongPrediction:
-    """:func:`core.predict.predict_song` of the bytes of one recording with model ``ref``.
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded or recorded file. Caches key it by ``digest`` (hashed once), never by re-hashing its bytes."""
+
+    data: bytes
+    name: str
+    digest: str
+
+    @classmethod
+    def of(cls, data: bytes, name: str) -> "Upload":
+        """Wrap bytes; the digest is the same as :func:`core.catalog.content_hash` gives the file."""
+        return cls(data=data, name=name, digest=hashlib.blake2b(data, digest_size=16).hexdigest())
+
+
+_BY_DIGEST = {Upload: lambda upload: upload.digest}
+
+
+@st.cache_data(max_entries=8, show_spinner=False, hash_funcs=_BY_DIGEST)
+def analyse(upload: Upload, ref: str) -> SongPrediction:
+    """:func:`core.predict.predict_song` of one upload with model ``ref``.
 
     Raises:
         core.audio.AudioError: the bytes are not audio that can be analysed.
     """
-    return predict_song(data, model=model(ref))
+    return predict_song(upload.data, model=model(ref))
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def decoded(data: bytes, sample_rate: int, max_seconds: float | None) -> np.ndarray:
-    """Mono float32 samples ``(n,)`` at ``sample_rate`` of uploaded bytes."""
-    return load_audio(data, sample_rate=sample_rate, max_seconds=max_seconds).samples
+@st.cache_data(max_entries=8, show_spinner=False, hash_funcs=_BY_DIGEST)
+def decoded(upload: Upload, sample_rate: int, max_seconds: float | None) -> np.ndarray:
+    """Mono float32 samples ``(n,)`` at ``sample_rate`` of an upload."""
+    return load_audio(upload.data, sample_rate=sample_rate, max_seconds=max_seconds).samples
 
 
 def audio_path(path: str) -> Path:
@@ -161,11 +178,6 @@ def saliency(ref: str, samples: np.ndarray, target: int, method: str):
     return grad_cam(net, samples, target=target) if method == "grad-cam" else occlusion(net, samples, target=target)
 
 
-def upload_hash(data: bytes) -> str:
-    """Content hash of uploaded bytes, the same digest as :func:`core.catalog.content_hash` gives a file."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
 def catalogs_root() -> Path:
     """The folder the dashboard reads song catalogs from (``$GENRE_LAB_CATALOGS`` or ``data/catalogs``)."""
     from core.catalog import CATALOGS_DIR
@@ -195,19 +207,20 @@ def load_catalog(name: str):
     return catalog(str(folder), (folder / "catalog.json").stat().st_mtime)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def recommendations(data: bytes, catalog_name: str, k: int, same_genre: bool) -> pd.DataFrame:
-    """:func:`core.recommend.recommend` for uploaded bytes, analysed with the catalog's own model."""
+@st.cache_data(max_entries=16, show_spinner=False, hash_funcs=_BY_DIGEST)
+def recommendations(upload: Upload, catalog_name: str, k: int, same_genre: bool) -> pd.DataFrame:
+    """:func:`core.recommend.recommend` for an upload, analysed with the catalog's own model (the upload itself
+    and its exact duplicates are excluded)."""
     from core.recommend import recommend
 
     cat = load_catalog(catalog_name)
-    query = analyse(data, str(cat.info["model"]))
-    return recommend(query, catalog=cat, k=k, same_genre=same_genre, exclude_hash=upload_hash(data))
+    query = analyse(upload, str(cat.info["model"]))
+    return recommend(query, catalog=cat, k=k, same_genre=same_genre, exclude_hash=upload.digest)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def tagged_copy(data: bytes, name: str, genres: tuple[str, ...]) -> bytes:
-    """The uploaded file's bytes with ``genres`` written into its genre tag (:func:`core.tagging.write_genres`).
+@st.cache_data(max_entries=3, show_spinner=False, hash_funcs=_BY_DIGEST)
+def tagged_copy(upload: Upload, genres: tuple[str, ...]) -> bytes:
+    """The upload's bytes with ``genres`` written into its genre tag (:func:`core.tagging.write_genres`).
 
     Raises:
         core.tagging.TagError: the format cannot carry a genre tag.
@@ -215,8 +228,8 @@ def tagged_copy(data: bytes, name: str, genres: tuple[str, ...]) -> bytes:
     from core.tagging import write_genres
 
     with tempfile.TemporaryDirectory() as folder:
-        copy = Path(folder) / Path(name).name
-        copy.write_bytes(data)
+        copy = Path(folder) / Path(upload.name).name
+        copy.write_bytes(upload.data)
         write_genres(copy, list(genres), mode="replace", dry_run=False)
         return copy.read_bytes()
 

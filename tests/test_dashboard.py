@@ -158,7 +158,7 @@ def test_recommendations_and_tagged_download(app: AppTest, runs_dir: Path, tmp_p
     from core.catalog import Catalog
     from core.recommend import recommend
     from core.tagging import read_genres
-    from dashboard.loaders import tagged_copy
+    from dashboard.loaders import Upload, tagged_copy
 
     run = str(runs_dir / "tiny-cnn-s0")
     song = wav_bytes(tone_clip("classical", 9, seconds=6.5))
@@ -178,7 +178,7 @@ def test_recommendations_and_tagged_download(app: AppTest, runs_dir: Path, tmp_p
     assert "tagged" in button.proto.label and "mine.wav" in button.proto.label
     genre = app.metric[0].value
     copy = tmp_path / "copy.wav"
-    copy.write_bytes(tagged_copy(song, "mine.wav", (genre,)))
+    copy.write_bytes(tagged_copy(Upload.of(song, "mine.wav"), (genre,)))
     assert read_genres(copy) == [genre]
     assert sf.read(copy)[0].shape == sf.read(io.BytesIO(song))[0].shape, "the audio is untouched"
 
@@ -218,6 +218,34 @@ def test_silence_is_a_warning_not_a_prediction(app: AppTest, runs_dir: Path) -> 
     assert not app.exception and not app.error
     assert "silent" in texts(app.warning)
     assert "Genre spectrum" not in charts(app)
+
+
+def test_microphone_recording_is_analysed(app: AppTest, runs_dir: Path) -> None:
+    app.run()
+    app.selectbox(key="model").set_value(str(runs_dir / "tiny-cnn-s0"))
+    app.radio(key="source").set_value("Record with the microphone").run()
+    assert not app.exception and "Upload a song" in texts(app.info)
+    app.audio_input(key="audio_input").upload("take.wav", wav_bytes(tone_clip("blues", 4, seconds=6.2)))
+    app.run()
+    assert not app.exception and not app.error
+    assert app.status[0].label == "Analysed 6 s in 2 segments" and "Genre spectrum" in charts(app)
+
+
+def test_over_long_recording_is_cut_with_a_notice(app: AppTest, runs_dir: Path, tmp_path: Path,
+                                                  monkeypatch) -> None:
+    capped = tmp_path / "runs" / "capped"
+    shutil.copytree(runs_dir / "tiny-cnn-s0", capped)
+    info = json.loads((capped / "run.json").read_text())
+    info["audio_config"]["max_seconds"] = 6.0
+    (capped / "run.json").write_text(json.dumps(info))
+    monkeypatch.setenv("GENRE_LAB_RUNS", str(tmp_path / "runs"))
+    app.run()
+    app.selectbox(key="model").set_value(str(capped))
+    app.file_uploader(key="upload").upload("long.wav", wav_bytes(tone_clip("metal", 1, seconds=10.0)), "audio/wav")
+    app.run()
+    assert not app.exception and not app.error
+    assert "Only the first 0:06 of this 0:10 recording was analysed" in texts(app.warning)
+    assert app.status[0].label == "Analysed 6 s in 2 segments"
 
 
 # ------------------------------------------------------------------------------------------- Error analysis
@@ -263,6 +291,8 @@ def test_choosing_a_confusion_cell_lists_its_examples(app: AppTest, runs_dir: Pa
     assert saliency, "the saliency view is drawn for CNN runs"
     heat = array(saliency[0]["data"][1]["z"]).astype(float)
     assert np.isfinite(heat).all() and heat.max() == pytest.approx(1.0) and heat.std() > 0
+    app.radio(key="sal_method").set_value("occlusion").run()
+    assert not app.exception and any(str(k).startswith("Occlusion for") for k in charts(app))
 
 
 def test_song_level_cell_and_correct_cell(app: AppTest, runs_dir: Path) -> None:

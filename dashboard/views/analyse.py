@@ -64,14 +64,14 @@ def _label(pred: SongPrediction, i: int) -> str:
     return f"{start:.0f}–{end:.0f} s"
 
 
-def _segment_view(pred: SongPrediction, data: bytes, ref: str) -> None:
+def _segment_view(pred: SongPrediction, upload: loaders.Upload, ref: str) -> None:
     """The chosen segment: slider (also set by clicking the timeline), spectrogram, player and probabilities."""
     n = len(pred.bounds)
     segment = st.select_slider("Segment", options=list(range(n)), key="segment",
                                format_func=lambda i: _label(pred, i)) if n > 1 else 0
     cfg = loaders.model(ref).cfg
     start, end = (float(b) for b in pred.bounds[segment])
-    samples = loaders.decoded(data, cfg.sample_rate, cfg.max_seconds)
+    samples = loaders.decoded(upload, cfg.sample_rate, cfg.max_seconds)
     piece = samples[int(start * cfg.sample_rate) : int(end * cfg.sample_rate)]
     left, right = st.columns([3, 2])
     with left:
@@ -85,7 +85,7 @@ def _segment_view(pred: SongPrediction, data: bytes, ref: str) -> None:
                         key="segment_bars")
 
 
-def _recommendations(data: bytes) -> None:
+def _recommendations(upload: loaders.Upload) -> None:
     st.subheader("Songs that sound alike")
     names = loaders.catalogs()
     if not names:
@@ -96,7 +96,7 @@ def _recommendations(data: bytes) -> None:
     name = left.selectbox("Catalog", names, key="catalog") if len(names) > 1 else names[0]
     same = right.toggle("Same genre only", key="same_genre")
     try:
-        table = loaders.recommendations(data, name, 5, same)
+        table = loaders.recommendations(upload, name, 5, same)
     except (AudioError, OSError, ValueError, RuntimeError) as error:
         st.warning(f"Recommendations are unavailable: {error}")
         return
@@ -113,22 +113,23 @@ def _recommendations(data: bytes) -> None:
             player.caption(f"Preview unavailable: {row.path} is not on this machine.")
 
 
-def _tag_download(pred: SongPrediction, data: bytes, name: str) -> None:
+def _tag_download(pred: SongPrediction, upload: loaders.Upload) -> None:
     st.subheader("Tag the file")
     genres = tuple(g for g, _ in pred.top(2 if pred.ambiguous else 1))
     try:
-        tagged = loaders.tagged_copy(data, name, genres)
+        tagged = loaders.tagged_copy(upload, genres)
     except ValueError as error:  # core.tagging.TagError is a ValueError with a sentence
         st.warning(f"This file cannot carry a genre tag: {error}")
         return
-    st.download_button(f"Download {name} tagged “{'; '.join(genres)}”", data=tagged, file_name=name,
-                       mime=MIME.get(Path(name).suffix.lower(), "application/octet-stream"), icon=":material/sell:",
+    st.download_button(f"Download {upload.name} tagged “{'; '.join(genres)}”", data=tagged, file_name=upload.name,
+                       mime=MIME.get(Path(upload.name).suffix.lower(), "application/octet-stream"),
+                       icon=":material/sell:",
                        key="download_tagged")
     st.caption("The genre is written into a copy of your file (ID3, Vorbis comment or MP4 atom); "
                "the audio is untouched.")
 
 
-def _results(pred: SongPrediction, data: bytes, name: str, ref: str) -> None:
+def _results(pred: SongPrediction, upload: loaders.Upload, ref: str) -> None:
     top = pred.top(3)
     cols = st.columns(3)
     cols[0].metric("Genre", pred.genre)
@@ -149,9 +150,9 @@ def _results(pred: SongPrediction, data: bytes, name: str, ref: str) -> None:
         st.plotly_chart(charts.timeline(pred.classes, pred.segment_probs, pred.bounds,
                                         selected=st.session_state.get("segment", 0)),
                         key="timeline", on_select=lambda: _pick_segment("timeline", pred), selection_mode="points")
-    _segment_view(pred, data, ref)
-    _recommendations(data)
-    _tag_download(pred, data, name)
+    _segment_view(pred, upload, ref)
+    _recommendations(upload)
+    _tag_download(pred, upload)
 
 
 def main() -> None:
@@ -170,11 +171,12 @@ def main() -> None:
     if data is None:
         st.info("Upload a song or record one to see its genres.")
         return
+    upload = loaders.Upload.of(data, name)
     st.audio(data, format=MIME.get(Path(name).suffix.lower(), "audio/wav"))
     failure = None
     with st.status("Analysing…", expanded=False) as status:
         try:
-            pred = loaders.analyse(data, ref)
+            pred = loaders.analyse(upload, ref)
             status.update(label=f"Analysed {pred.duration:.0f} s in {len(pred.bounds)} segments", state="complete")
         except AudioError as error:
             status.update(label="This audio cannot be analysed", state="error")
@@ -189,7 +191,7 @@ def main() -> None:
         st.warning(notice)
     if pred.is_silent:
         return
-    _results(pred, data, name, ref)
+    _results(pred, upload, ref)
 
 
 main()
