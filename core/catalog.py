@@ -30,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from core.audio import AudioError
-from core.config import AUDIO_EXTENSIONS, REPO_ROOT
+from core.config import AUDIO_EXTENSIONS, REPO_ROOT, repo_relative
 from core.evaluate import prob_columns
 
 CATALOGS_DIR: Path = REPO_ROOT / "data" / "catalogs"
@@ -66,21 +66,6 @@ def read_metadata(path: Path) -> dict[str, str]:
                 meta[column] = "; ".join(str(v) for v in values)
     meta["title"] = meta["title"] or path.stem.replace("_", " ")
     return meta
-
-
-def display_path(path: Path) -> str:
-    """Path relative to the repository when inside it (portable catalogs), else absolute."""
-    path = path.resolve()
-    try:
-        return path.relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def resolve_path(stored: str) -> Path:
-    """Inverse of :func:`display_path`."""
-    path = Path(stored)
-    return path if path.is_absolute() else REPO_ROOT / path
 
 
 _WORKER_MODEL = None
@@ -159,9 +144,9 @@ def build_catalog(folder: Path, *, name: str, model: str = "musicnn", workers: i
             for path, row, emb, error in tqdm(pool.map(_analyse, todo, chunksize=1), total=len(todo),
                                               desc=f"catalog {name}", unit="song", disable=not progress):
                 if row is None:
-                    failed.append((display_path(Path(path)), error))
+                    failed.append((repo_relative(Path(path)), error))
                     continue
-                rows.append({"path": display_path(Path(path)), "hash": hashes[path],
+                rows.append({"path": repo_relative(Path(path)), "hash": hashes[path],
                              **read_metadata(Path(path)), **row})
                 embs.append(emb)
     tracks = pd.concat([old_tracks, pd.DataFrame(rows)], ignore_index=True) if rows else old_tracks
@@ -175,7 +160,7 @@ def build_catalog(folder: Path, *, name: str, model: str = "musicnn", workers: i
     pd.DataFrame(failed, columns=["path", "error"]).to_csv(out / "report.csv", index=False)
     (out / "catalog.json").write_text(json.dumps({
         "name": name, "model": model, "classes": list(classes), "tracks": int(len(tracks)),
-        "embedding_dim": int(embeddings.shape[1]), "source": display_path(Path(folder)),
+        "embedding_dim": int(embeddings.shape[1]), "source": repo_relative(Path(folder)),
         "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}, indent=2))
     report = CatalogReport(folder=out, added=len(rows), skipped=skipped, failed=failed, total=len(tracks))
     if progress:

@@ -178,6 +178,13 @@ def _cmd_tag(a: argparse.Namespace) -> int:
     return 1 if any(c.error for c in changes) else 0
 
 
+def _cmd_demo(a: argparse.Namespace) -> int:
+    from core.demo import build_demo
+
+    build_demo(runs=not a.skip_runs, catalog=not a.skip_catalog, workers=a.workers)
+    return 0
+
+
 def _cmd_convert(a: argparse.Namespace) -> int:
     from core.pretrained.convert import convert_command
 
@@ -279,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", action="store_true")
     p.add_argument("--mode", choices=["replace", "append", "keep"], default="replace")
     p.add_argument("--report", type=Path, default=None, help="CSV report of old and new genres")
+
+    p = add("demo", _cmd_demo, "Rebuild what the repo ships: synthetic set, the three demo runs, the demo catalog.")
+    p.add_argument("--skip-runs", action="store_true", help="only the demo catalog")
+    p.add_argument("--skip-catalog", action="store_true", help="only the synthetic set and the runs")
+    p.add_argument("--workers", type=int, default=None)
 
     p = add("convert-musicnn", _cmd_convert, "Convert musicnn's TensorFlow checkpoints to safetensors.")
     p.add_argument("--wheel", type=_existing, required=True, help="musicnn-0.1.0 wheel or unpacked folder")

@@ -24,6 +24,22 @@ AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".oga", ".opus", "
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent
 
 
+def repo_relative(path: str | Path) -> str:
+    """``path`` relative to the repository when inside it (so run folders and catalogs move between machines),
+    else absolute; POSIX separators."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(resolved)
+
+
+def from_repo(stored: str | Path) -> Path:
+    """Inverse of :func:`repo_relative`: relative paths are taken from the repository root."""
+    path = Path(stored)
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
 @dataclass(frozen=True)
 class AudioConfig:
     """Audio and mel-spectrogram parameters.

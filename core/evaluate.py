@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 from tqdm import tqdm
 
+from core.config import repo_relative
 from core.models import GenreModel
 from core.predict import predict_waveform
 
@@ -48,13 +49,14 @@ def predict_tracks(model: GenreModel, tracks: pd.DataFrame, *, waveform: Callabl
         waveform: ``path -> samples (n,)`` at ``model.cfg.sample_rate`` (usually the on-disk cache).
 
     Returns:
-        One row per segment (see :func:`segment_rows`).
+        One row per segment (see :func:`segment_rows`); ``path`` is repository-relative when inside the repo
+        (:func:`core.config.from_repo` turns it back into a path).
     """
     parts = []
     for row in tqdm(tracks.itertuples(index=False), total=len(tracks), desc="evaluate", unit="song",
                     disable=not progress, leave=False):
         pred = predict_waveform(waveform(row.path), model=model)
-        parts.append(segment_rows(track_id=row.track_id, path=row.path, true=row.label, bounds=pred.bounds,
+        parts.append(segment_rows(track_id=row.track_id, path=repo_relative(row.path), true=row.label, bounds=pred.bounds,
                                   probs=pred.segment_probs, classes=model.classes))
     return pd.concat(parts, ignore_index=True)
 

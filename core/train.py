@@ -30,7 +30,7 @@ from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from core.audio import cut_segments, random_crop
-from core.config import AudioConfig
+from core.config import AudioConfig, repo_relative
 from core.evaluate import compute_metrics, predict_tracks, segment_rows
 from core.models import RUNS_DIR, KNNGenreModel, TorchGenreModel, default_device
 from core.nets import build_net
@@ -363,7 +363,7 @@ def write_run(*, model, settings: TrainSettings, manifest: pd.DataFrame, split_i
         "hyperparameters": hyper,
         "architecture": {"channels": list(settings.channels), **settings.architecture}
         if model.kind in ("cnn", "crnn") else {},
-        "dataset": {"name": name, "source": settings.data, "fingerprint": fingerprint(manifest),
+        "dataset": {"name": name, "source": repo_relative(settings.data), "fingerprint": fingerprint(manifest),
                     "tracks": int(len(manifest))},
         "split": split_info,
         "seed": settings.seed,
