@@ -146,5 +146,9 @@ def test_faiss_threads_respect_available_cores(monkeypatch: pytest.MonkeyPatch) 
     EmbeddingIndex.build(np.eye(4))
     assert faiss.omp_get_max_threads() == 1
     monkeypatch.delenv("OMP_NUM_THREADS")
-    EmbeddingIndex.build(np.eye(4))
+    index = EmbeddingIndex.build(np.eye(4))
     assert faiss.omp_get_max_threads() == available_cores() >= 1
+    index.search(np.ones(4), k=2)  # a single query runs on one thread
+    assert faiss.omp_get_max_threads() == 1
+    index.search(np.ones((3, 4)), k=2)
+    assert faiss.omp_get_max_threads() == available_cores()
