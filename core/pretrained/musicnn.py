@@ -1,0 +1,392 @@
+"""musicnn (Pons & Serra, 2019) in PyTorch: front-end, network, tagging and a genre model built on it.
+
+The original runs librosa + TensorFlow 1; this port reproduces it from converted weights
+(``models/pretrained/musicnn_{mtt,msd}.safetensors``, see :mod:`core.pretrained.convert`). Details that matter:
+
+- Front-end: 16 kHz mono, ``|STFT|²`` (n_fft 512, hop 256, periodic Hann, centred frames with *reflect* padding,
+  librosa 0.7's default in 2019), 96 Slaney mel bands, cast to **float16**, then ``log10(10000·x + 1)`` computed in
+  float32 (numpy 1 promoted the float16 array with the Python int; numpy 2 keeps float16 and overflows to inf).
+- Patches of 187 frames (3 s), cut from the whole song's spectrogram without overlap; a remainder shorter than a
+  patch is dropped; audio shorter than 3 s is zero-padded to 3 s (the original fails on it).
+- Network: TF layouts are NHWC with height = time, width = mel band; batch norm epsilon 1e-3; the temporal
+  convolutions use TF 'same' padding (the extra row goes at the end); the back-end flattens ``concat([max, mean],
+  axis=2)``, so max- and mean-pooled features interleave channel by channel.
+
+Two implementations with the same outputs: :class:`Musicnn`, a layer-by-layer port (the reference), and
+:class:`FastMusicnn`, built from it for inference (pooling over frequency before the bias, ReLU and batch norm, which
+commute with it per channel; patches processed in chunks that stay small; no autograd).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import librosa
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch import nn
+
+from core.audio import load_audio
+from core.config import GENRES, REPO_ROOT, AudioConfig
+from core.pretrained.genre_map import genre_spectrum
+
+SAMPLE_RATE = 16000
+N_FFT = 512
+HOP_LENGTH = 256
+N_MELS = 96
+#: Frames of one 3-second patch: ``librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1``.
+PATCH_FRAMES = 187
+PATCH_SAMPLES = 3 * SAMPLE_RATE
+BN_EPS = 1e-3
+#: Largest value the front-end can produce: ``log10(10000 · 65504 + 1)``, 65504 being float16's largest finite value.
+MAX_LOG_MEL = float(np.log10(10000 * 65504.0 + 1))
+#: Front-end channels whose output cannot move by more than this for any input are computed as constants (see
+#: :class:`_PooledConv`): training left 45-190 of each 204-filter timbral layer with kernels of ~1e-27.
+DEAD_TOLERANCE = 1e-7
+PRETRAINED_DIR: Path = REPO_ROOT / "models" / "pretrained"
+TAGGERS: tuple[str, ...] = ("mtt", "msd")
+
+
+# --- front-end ---------------------------------------------------------------------------------------------------
+
+class MusicnnFrontend(nn.Module):
+    """Waveforms ``(batch, samples)`` at 16 kHz → musicnn log-mel spectrograms ``(batch, frames, 96)``.
+
+    ``frames = 1 + samples // 256``. Values are ``log10(10000·float16(mel power) + 1)``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        basis = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)
+        self.register_buffer("mel_basis", torch.from_numpy(basis), persistent=False)
+        self.register_buffer("window", torch.hann_window(N_FFT, periodic=True), persistent=False)
+
+    def forward(self, waves: torch.Tensor) -> torch.Tensor:
+        """Log-compressed mel spectrogram, ``(batch, frames, 96)`` float32."""
+        spec = torch.stft(waves, n_fft=N_FFT, hop_length=HOP_LENGTH, window=self.window, center=True,
+                          pad_mode="reflect", return_complex=True)
+        power = spec.real.square() + spec.imag.square()
+        mel = torch.matmul(self.mel_basis, power).transpose(1, 2)
+        return torch.log10(mel.half().float() * 10000.0 + 1.0)
+
+
+# --- the reference port ------------------------------------------------------------------------------------------
+
+class FrontBlock(nn.Module):
+    """Conv2d (1 → ``filters``, kernel ``(time, freq)``) → ReLU → batch norm → max over frequency.
+
+    Input ``(batch, 1, frames + pad, 96)``; output ``(batch, filters, frames)``.
+    """
+
+    def __init__(self, *, filters: int, kernel: tuple[int, int], time_pad: tuple[int, int]) -> None:
+        super().__init__()
+        self.time_pad = time_pad
+        self.conv = nn.Conv2d(1, filters, kernel)
+        self.bn = nn.BatchNorm2d(filters, eps=BN_EPS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, 1, frames, bands)`` → ``(batch, filters, frames)``."""
+        y = self.bn(F.relu(self.conv(F.pad(x, (0, 0) + self.time_pad))))
+        return y.amax(dim=3)
+
+
+class MidBlock(nn.Module):
+    """Conv1d over time (kernel 7, zero padding 3) → ReLU → batch norm. ``(batch, c_in, T)`` → ``(batch, c_out, T)``."""
+
+    def __init__(self, *, channels_in: int, channels_out: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(channels_in, channels_out, 7, padding=3)
+        self.bn = nn.BatchNorm1d(channels_out, eps=BN_EPS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, c_in, T)`` → ``(batch, c_out, T)``."""
+        return self.bn(F.relu(self.conv(x)))
+
+
+class MidEnd(nn.Module):
+    """Three :class:`MidBlock` layers, the last two residual; returns every level, concatenated.
+
+    ``(batch, c_front, frames)`` → ``(batch, c_front + 3·filters, frames)``.
+    """
+
+    def __init__(self, *, channels_in: int, filters: int) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([MidBlock(channels_in=channels_in, channels_out=filters)]
+                                    + [MidBlock(channels_in=filters, channels_out=filters) for _ in range(2)])
+
+    def forward(self, front: torch.Tensor) -> torch.Tensor:
+        """Dense connection of the front-end map and the three mid-end outputs."""
+        maps = [front]
+        h = front
+        for i, block in enumerate(self.blocks):
+            h = block(h) if i == 0 else block(h) + h
+            maps.append(h)
+        return torch.cat(maps, dim=1)
+
+
+class BackEnd(nn.Module):
+    """Temporal max and mean pooling → batch norm → dense + ReLU → batch norm (penultimate) → dense → sigmoid."""
+
+    def __init__(self, *, channels: int, units: int, n_tags: int) -> None:
+        super().__init__()
+        self.bn_pool = nn.BatchNorm1d(2 * channels, eps=BN_EPS)
+        self.dense = nn.Linear(2 * channels, units)
+        self.bn_dense = nn.BatchNorm1d(units, eps=BN_EPS)
+        self.out = nn.Linear(units, n_tags)
+
+    def forward(self, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(batch, channels, frames)`` → ``(probabilities (batch, n_tags), penultimate (batch, units))``.
+
+        TF flattens ``concat([max, mean], axis=2)`` of shape ``(batch, channels, 2)``: max and mean interleave.
+        """
+        pooled = torch.stack([maps.amax(dim=2), maps.mean(dim=2)], dim=2).flatten(1)
+        penultimate = self.bn_dense(F.relu(self.dense(self.bn_pool(pooled))))
+        return torch.sigmoid(self.out(penultimate)), penultimate
+
+
+def _same_pad(kernel: int) -> tuple[int, int]:
+    """TensorFlow 'same' padding for stride 1: the odd extra row goes at the end."""
+    return (kernel - 1) // 2, kernel // 2
+
+
+class Musicnn(nn.Module):
+    """The musicnn tagger (``build_musicnn`` with 1.6 front-end filters, 64 mid-end filters, 200 back-end units).
+
+    Input: patches ``(batch, 187, 96)`` (time, mel band). Output: ``(tag probabilities (batch, n_tags),
+    penultimate features (batch, 200))``. Weights are in PyTorch layouts (see :mod:`core.pretrained.convert`).
+    """
+
+    def __init__(self, *, n_tags: int = 50, n_mels: int = N_MELS, frontend_filters: float = 1.6,
+                 midend_filters: int = 64, backend_units: int = 200) -> None:
+        super().__init__()
+        timbral, temporal = int(frontend_filters * 128), int(frontend_filters * 32)
+        self.bn_input = nn.BatchNorm2d(1, eps=BN_EPS)
+        self.frontend = nn.ModuleList(
+            [FrontBlock(filters=timbral, kernel=(7, int(f * n_mels)), time_pad=(3, 3)) for f in (0.4, 0.7)]
+            + [FrontBlock(filters=temporal, kernel=(k, 1), time_pad=_same_pad(k)) for k in (128, 64, 32)])
+        front_channels = 2 * timbral + 3 * temporal
+        self.midend = MidEnd(channels_in=front_channels, filters=midend_filters)
+        self.backend = BackEnd(channels=front_channels + 3 * midend_filters, units=backend_units, n_tags=n_tags)
+
+    def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(batch, 187, 96)`` → ``(probabilities (batch, n_tags), penultimate (batch, 200))``."""
+        x = self.bn_input(patches[:, None])
+        front = torch.cat([block(x) for block in self.frontend], dim=1)
+        return self.backend(self.midend(front))
+
+
+# --- the inference implementation --------------------------------------------------------------------------------
+
+def _bn_affine(bn: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
+    """Evaluation-mode batch norm as ``x * scale + shift``."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale.detach(), (bn.bias - bn.running_mean * scale).detach()
+
+
+def _pooled_affine(block: FrontBlock) -> tuple[torch.Tensor, ...]:
+    """Per-channel ``(sign, bias, scale, shift)`` for pooling a :class:`FrontBlock` before its bias, ReLU and BN.
+
+    ``max_f(s·relu(c_f + b) + h) = s·relu(max_f c_f + b) + h`` when ``s ≥ 0``; for ``s < 0`` the maximum becomes a
+    minimum, obtained as ``-max_f(-c_f)`` by negating that channel's kernel (``sign``). Shapes ``(1, filters, 1)``.
+    """
+    scale, shift = _bn_affine(block.bn)
+    sign = torch.where(scale < 0, -1.0, 1.0)
+    return tuple(v[None, :, None] for v in (sign, block.conv.bias.detach(), scale, shift))
+
+
+class _PooledConv(nn.Module):
+    """A :class:`FrontBlock` rearranged: conv without bias → max over frequency → + bias → ReLU → affine.
+
+    The full-resolution map is only written once, by the convolution. Dead filters are skipped: a channel whose
+    output can move by at most :data:`DEAD_TOLERANCE` from the constant ``s·relu(b) + h`` for any input bounded by
+    ``input_bound`` (``‖w‖₁ · input_bound · |s| ≤ tolerance``) is that constant. ``(batch, 1, frames, bands)`` →
+    ``(batch, filters, frames)``.
+    """
+
+    def __init__(self, block: FrontBlock, *, input_bound: float) -> None:
+        super().__init__()
+        sign, bias, scale, shift = _pooled_affine(block)
+        self.time_pad = block.time_pad
+        weight = block.conv.weight.detach()
+        worst = weight.flatten(1).abs().sum(dim=1) * input_bound * scale.abs().view(-1)
+        live = torch.nonzero(worst > DEAD_TOLERANCE).view(-1)
+        self.register_buffer("live", live)
+        self.register_buffer("constant", torch.relu(bias) * scale + shift)
+        self.register_buffer("weight", (weight * sign.view(-1, 1, 1, 1))[live].contiguous())
+        for name, value in (("sign", sign), ("bias", bias), ("scale", scale), ("shift", shift)):
+            self.register_buffer(name, value[:, live])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, 1, frames, bands)`` → ``(batch, filters, frames)``."""
+        frames = x.shape[2]
+        out = self.constant.expand(x.shape[0], -1, frames).contiguous()
+        if len(self.live):
+            conv = F.conv2d(F.pad(x, (0, 0) + self.time_pad), self.weight)
+            pooled = torch.relu(conv.amax(dim=3) * self.sign + self.bias) * self.scale + self.shift
+            out.index_copy_(1, self.live, pooled)
+        return out
+
+
+class FastMusicnn(nn.Module):
+    """Inference-only :class:`Musicnn` with the same outputs (to ~1e-6); see the module docstring.
+
+    ``chunk`` patches go through the front-end at a time, which keeps memory small and bounded for long songs.
+    """
+
+    def __init__(self, net: Musicnn, *, chunk: int = 4) -> None:
+        super().__init__()
+        self.chunk = chunk
+        in_scale, in_shift = _bn_affine(net.bn_input)
+        self.register_buffer("in_scale", in_scale)
+        self.register_buffer("in_shift", in_shift)
+        # inputs after the input batch norm; zero padding lies inside this bound too
+        bound = float(in_scale.abs().max() * MAX_LOG_MEL + in_shift.abs().max())
+        self.frontend = nn.ModuleList([_PooledConv(block, input_bound=bound) for block in net.frontend])
+        self.midend = net.midend
+        self.backend = net.backend
+
+    def _front(self, x: torch.Tensor) -> torch.Tensor:
+        """Front-end of normalised patches ``(batch, frames, bands)`` → ``(batch, 561, frames)``."""
+        return torch.cat([block(x[:, None]) for block in self.frontend], dim=1)
+
+    def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(batch, 187, 96)`` → ``(probabilities (batch, n_tags), penultimate (batch, 200))``."""
+        x = patches * self.in_scale + self.in_shift
+        front = torch.cat([self._front(part) for part in x.split(self.chunk)], dim=0)
+        return self.backend(self.midend(front))
+
+
+# --- loading and tagging -----------------------------------------------------------------------------------------
+
+def _check_tagger(model: str) -> str:
+    if model not in TAGGERS:
+        raise ValueError(f"Unknown musicnn tagger '{model}': choose one of {', '.join(TAGGERS)}.")
+    return model
+
+
+@lru_cache(maxsize=1)
+def _vocabularies() -> dict[str, tuple[str, ...]]:
+    return {name: tuple(tags) for name, tags in json.loads((PRETRAINED_DIR / "musicnn_tags.json").read_text()).items()}
+
+
+def tag_vocabulary(model: str = "mtt") -> tuple[str, ...]:
+    """The tags of tagger ``model`` (``"mtt"`` or ``"msd"``), in output order."""
+    return _vocabularies()[_check_tagger(model)]
+
+
+def load_reference_net(model: str = "mtt") -> Musicnn:
+    """The layer-by-layer :class:`Musicnn` with converted weights, in evaluation mode on the CPU."""
+    from core.pretrained.convert import load_into  # the converter owns the name mapping and the strict check
+
+    path = PRETRAINED_DIR / f"musicnn_{_check_tagger(model)}.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run `python -m core convert-musicnn --wheel musicnn-0.1.0.whl`.")
+    return load_into(Musicnn(n_tags=len(tag_vocabulary(model))), load_file(str(path))).eval()
+
+
+@lru_cache(maxsize=8)
+def load_tagger(model: str = "mtt", *, device: str | None = None) -> FastMusicnn:
+    """The inference network of tagger ``model`` on ``device`` (default: CUDA when present), cached."""
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return FastMusicnn(load_reference_net(model)).to(dev).eval()
+
+
+@lru_cache(maxsize=8)
+def _frontend(device: str) -> MusicnnFrontend:
+    return MusicnnFrontend().to(torch.device(device))
+
+
+def song_patches(samples: np.ndarray, *, device: str | torch.device = "cpu") -> torch.Tensor:
+    """musicnn's patches of a whole song: ``(n_patches, 187, 96)`` on ``device``.
+
+    Args:
+        samples: Mono waveform ``(n,)`` at 16 kHz; shorter than 3 s is zero-padded to 3 s.
+    """
+    waves = np.zeros(max(len(samples), PATCH_SAMPLES), dtype=np.float32)
+    waves[: len(samples)] = samples
+    with torch.inference_mode():
+        spec = _frontend(str(device))(torch.from_numpy(waves).to(device)[None])[0]
+    n = spec.shape[0] // PATCH_FRAMES
+    return spec[: n * PATCH_FRAMES].reshape(n, PATCH_FRAMES, N_MELS)
+
+
+def taggram(samples: np.ndarray, *, model: str = "mtt", device: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Tag probabilities and penultimate features of every 3-second patch of a song.
+
+    Args:
+        samples: Mono waveform ``(n,)`` at 16 kHz.
+        model: ``"mtt"`` or ``"msd"``.
+        device: Torch device; default CUDA when present.
+
+    Returns:
+        ``(taggram (n_patches, n_tags), features (n_patches, 200))``, float32.
+    """
+    net = load_tagger(model, device=device)
+    patches = song_patches(samples, device=net.in_scale.device)
+    with torch.inference_mode():
+        probs, features = net(patches)
+    return probs.cpu().numpy(), features.cpu().numpy()
+
+
+def top_tags(path: str | Path, *, model: str = "mtt", top: int = 10) -> list[str]:
+    """The ``top`` most likely tags of a recording: mean of the taggram over 3-second patches (musicnn's
+    ``top_tags``), most likely first. ``path`` is any file :func:`core.audio.load_audio` decodes."""
+    samples = load_audio(path, sample_rate=SAMPLE_RATE).samples
+    probs, _ = taggram(samples, model=model)
+    order = np.argsort(-probs.mean(axis=0), kind="stable")[:top]
+    tags = tag_vocabulary(model)
+    return [tags[i] for i in order]
+
+
+# --- the genre model ---------------------------------------------------------------------------------------------
+
+@dataclass
+class MusicnnGenreModel:
+    """Genre model on both pretrained taggers (see :mod:`core.pretrained.genre_map` for the tag → genre mapping).
+
+    ``predict_segments`` takes ``(n, 48000)`` float32 waveforms at 16 kHz (3 s each) and returns
+    ``(probabilities (n, 10) rows summing to 1, embeddings (n, 400) float32)``; an embedding is the MTT tagger's
+    200 penultimate features followed by the MSD tagger's 200 (a song's embedding is the mean over segments).
+    """
+
+    device: torch.device
+    kind: str = "musicnn"
+    classes: tuple[str, ...] = GENRES
+    cfg: AudioConfig = field(default_factory=lambda: AudioConfig(sample_rate=SAMPLE_RATE, n_fft=N_FFT,
+                                                                 hop_length=HOP_LENGTH, n_mels=N_MELS,
+                                                                 f_max=SAMPLE_RATE / 2, segment_seconds=3.0))
+    batch_size: int = 64
+
+    def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(n, 48000)`` waveforms → ``(genre probabilities (n, 10), embeddings (n, 400))``, float32."""
+        segments = np.asarray(segments, dtype=np.float32)
+        if segments.ndim != 2 or segments.shape[1] != PATCH_SAMPLES:
+            raise ValueError(f"Expected segments of shape (n, {PATCH_SAMPLES}) at 16 kHz, got {segments.shape}.")
+        frontend = _frontend(str(self.device))
+        probs: dict[str, list[np.ndarray]] = {name: [] for name in TAGGERS}
+        embeddings: list[np.ndarray] = []
+        with torch.inference_mode():
+            for start in range(0, len(segments), self.batch_size):
+                waves = torch.from_numpy(segments[start: start + self.batch_size]).to(self.device)
+                patches = frontend(waves)[:, :PATCH_FRAMES]
+                parts = []
+                for name in TAGGERS:
+                    p, features = load_tagger(name, device=str(self.device))(patches)
+                    probs[name].append(p.cpu().numpy())
+                    parts.append(features)
+                embeddings.append(torch.cat(parts, dim=1).cpu().numpy())
+        tag_probs = {name: np.concatenate(chunks) for name, chunks in probs.items()}
+        return genre_spectrum(tag_probs, _vocabularies()), np.concatenate(embeddings).astype(np.float32)
+
+
+def load_musicnn_genre_model(device: str | None = None) -> MusicnnGenreModel:
+    """The pretrained genre model on ``device`` (default: CUDA when present); both taggers load once, cached."""
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    for name in TAGGERS:
+        load_tagger(name, device=str(dev))
+    return MusicnnGenreModel(device=dev)
