@@ -17,7 +17,10 @@ from sklearn.preprocessing import StandardScaler
 
 from core.config import GENRES
 from core.synth import ARTISTS_PER_GENRE, artist_name, generate_dataset, render_clip, synth_command, track_title
+from core.synth import dsp, theory
 from core.synth.dataset import SynthError
+from core.synth.plan import Params, Plan
+from core.synth.styles import STYLES, clip_style
 
 PEAK = 10.0 ** (-1.0 / 20.0)
 
@@ -63,6 +66,35 @@ def test_names_are_synthetic_and_deterministic() -> None:
     assert track_title(genre="classical", index=16, seed=5).endswith("No. 17")
     names = {artist_name(genre=g, artist=a) for g in GENRES for a in range(ARTISTS_PER_GENRE)}
     assert len(names) == len(GENRES) * ARTISTS_PER_GENRE and all(n.startswith("Synth ") for n in names)
+
+
+def test_difficulty_zero_keeps_genres_pure_and_one_borrows_from_neighbours() -> None:
+    def borrowed(difficulty: float) -> list[dict[str, str]]:
+        return [clip_style("rock", Params(genre_index=GENRES.index("rock"), artist=s % 4, seed=s,
+                                          difficulty=difficulty))[1] for s in range(60)]
+
+    assert all(not b for b in borrowed(0.0))
+    hard = borrowed(1.0)
+    lenders = {genre for b in hard for genre in b.values()}
+    assert sum(map(len, hard)) > 60 and lenders <= set(STYLES["rock"].neighbours)  # ~0.4 x 7 parts per clip
+
+
+def test_swing_moves_the_off_beat() -> None:
+    plan = Plan(sample_rate=22050, n_samples=22050 * 4, beats_per_bar=4, swing8=1 / 6, swing16=0.0,
+                beat_times=np.arange(17) * 0.5, bars=((theory.parse_roman("I", tonic=0),),) * 4, tonic=0,
+                minor=False)
+    assert plan.time(0, 2) == pytest.approx(0.5 * 2 / 3)  # triplet shuffle: the "and" at 2/3 of the beat
+    assert plan.time(0, 4) == pytest.approx(0.5) and plan.time(1, 0) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("freq", [82.41, 196.0, 659.26])
+def test_plucked_string_is_in_tune(freq: float) -> None:
+    sr = 22050
+    tone = dsp.pluck(freq=freq, n=sr, sample_rate=sr, t60=1.5, damping=0.2, pick=0.13,
+                     rng=np.random.default_rng(0))
+    spectrum = np.abs(np.fft.rfft(tone * np.hanning(sr), n=8 * sr))
+    peaks = np.fft.rfftfreq(8 * sr, 1 / sr)[np.argmax(spectrum[: int(8 * 1.5 * freq)])]
+    assert abs(peaks - freq) / freq < 0.005  # within 9 cents; a whole-sample loop delay is 23 cents off at 659 Hz
 
 
 def test_dataset_bytes_do_not_depend_on_worker_count(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from core.config import GENRES
 from core.synth.render import ARTISTS_PER_GENRE, render_clip
 
 #: Bumped whenever the generator's output changes: a folder made by another version is refused.
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2
 _MANIFEST = "synth.json"
 _METADATA = "metadata.csv"
 _COLUMNS = ("path", "label", "artist", "title", "track_id", "seed", "duration")

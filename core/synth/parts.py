@@ -18,37 +18,44 @@ from core.synth.plan import Params, Plan
 
 _VELOCITY = {"X": 1.0, "x": 0.8, "o": 0.4}
 
-#: Drum pattern families: variants of ``{voice: template}``; ``fill`` says which voice plays fills.
+#: Drum pattern families: variants of ``{voice: template}`` (an artist prefers one).
 DRUM_PATTERNS: dict[str, tuple[dict[str, str], ...]] = {
     "shuffle": (
         {"kick": "x.......x.......", "snare": "....x.......x...", "hat": "x.x.x.x.x.x.x.x."},
-        {"kick": "x.....x.x.......", "snare": "....x.......x...", "ride": "x.x.x.x.x.x.x.x.", "pedal": "....x.......x..."},
+        {"kick": "x.....x.x.......", "snare": "....x.......x...",
+         "ride": "x.x.x.x.x.x.x.x.", "pedal": "....x.......x..."},
     ),
     "jazz": (
-        {"ride": "x...x.x.x...x.x.", "pedal": "....x.......x...", "kick": "o.......o.......", "snare": "......o.......o."},
+        {"ride": "x...x.x.x...x.x.", "pedal": "....x.......x...",
+         "kick": "o.......o.......", "snare": "......o.......o."},
         {"ride": "x...x.x.x...x.x.", "pedal": "....x.......x...", "brush": "x.x.x.x.x.x.x.x."},
     ),
     "train": (
         {"kick": "x.......x.......", "snare": "o.o.X.o.o.o.X.o."},
         {"kick": "x.......x.......", "rim": "....x.......x...", "hat": "..x...x...x...x."},
-        {"kick": "x...x...x...x...", "snare": "....x.......x...", "hat": "x.x.x.x.x.x.x.x.", "shaker": "xxxxxxxxxxxxxxxx"},
+        {"kick": "x...x...x...x...", "snare": "....x.......x...",
+         "hat": "x.x.x.x.x.x.x.x.", "shaker": "xxxxxxxxxxxxxxxx"},
     ),
     "disco": (
         {"kick": "x...x...x...x...", "clap": "....x.......x...", "ohat": "..x...x...x...x.", "hat": "x...x...x...x..."},
-        {"kick": "x...x...x...x...", "snare": "....x.......x...", "ohat": "..x...x...x...x.", "hat": "xx.xxx.xxx.xxx.x"},
+        {"kick": "x...x...x...x...", "snare": "....x.......x...",
+         "ohat": "..x...x...x...x.", "hat": "xx.xxx.xxx.xxx.x"},
     ),
     "boombap": (
         {"kick": "x.........x.....", "snare": "....X.......X...", "hat": "x.x.x.x.x.x.x.x."},
         {"kick": "x......x..x.....", "snare": "....X.......X..o", "hat": "x.xxx.x.x.xxx.x."},
-        {"kick": "x.x.......x..x..", "snare": "....X.......X...", "hat": "x.x.x.x.x.x.x.x.", "ohat": "..............x."},
+        {"kick": "x.x.......x..x..", "snare": "....X.......X...",
+         "hat": "x.x.x.x.x.x.x.x.", "ohat": "..............x."},
     ),
     "metal": (
-        {"kick": "xxxxxxxxxxxxxxxx", "snare": "....X.......X...", "hat": "x.x.x.x.x.x.x.x.", "crash": "x..............."},
+        {"kick": "xxxxxxxxxxxxxxxx", "snare": "....X.......X...",
+         "hat": "x.x.x.x.x.x.x.x.", "crash": "x..............."},
         {"kick": "x.x.x.x.x.x.x.x.", "snare": "..X...X...X...X.", "ride": "x.x.x.x.x.x.x.x."},
         {"kick": "xxxx..xxxxxx..xx", "snare": "....X.......X...", "crash": "x.......x......."},
     ),
     "pop": (
-        {"kick": "x.....x.x.......", "clap": "....x.......x...", "hat": "x.x.x.x.x.x.x.x.", "shaker": "..x...x...x...x."},
+        {"kick": "x.....x.x.......", "clap": "....x.......x...",
+         "hat": "x.x.x.x.x.x.x.x.", "shaker": "..x...x...x...x."},
         {"kick": "x...x...x...x...", "snare": "....x.......x...", "hat": "xxxxxxxxxxxxxxxx"},
         {"kick": "x......xx.x.....", "clap": "....x.......x...", "hat": "..x...x...x...x."},
     ),
@@ -60,7 +67,8 @@ DRUM_PATTERNS: dict[str, tuple[dict[str, str], ...]] = {
     "rock": (
         {"kick": "x.......x.x.....", "snare": "....x.......x...", "hat": "x.x.x.x.x.x.x.x."},
         {"kick": "x.x.....x.x.....", "snare": "....x.......x...", "ride": "x.x.x.x.x.x.x.x."},
-        {"kick": "x.......xx......", "snare": "....x.......x...", "hat": "x.x.x.x.x.x...x.", "ohat": "............x..."},
+        {"kick": "x.......xx......", "snare": "....x.......x...",
+         "hat": "x.x.x.x.x.x...x.", "ohat": "............x..."},
     ),
 }
 
@@ -96,7 +104,8 @@ COMP_KINDS: dict[str, CompKind] = {
     "strum": CompKind(("x-x-.xx-x-x-.xx-", "x-.xx-.xx-.xx-.x"), "close", 57, 0.9),
     "stabs": CompKind(("..x...x...x...x.", "x..x..x...x.x...", "..x-..x-..x-..x-"), "close", 65, 0.4),
     "loop": CompKind(("x-------.x------", "x-----x---------", "x---------x-----"), "close", 60, 1.0),
-    "chug": CompKind(("xxxxxx.xxxxxx.x.", "x.xxx.xxx.xxxxxx", "X-------xxxxxxxx", "xxxx....X---xxxx"), "power", 45, 0.5),
+    "chug": CompKind(("xxxxxx.xxxxxx.x.", "x.xxx.xxx.xxxxxx", "X-------xxxxxxxx", "xxxx....X---xxxx"), "power", 45,
+                     0.5),
     "power8": CompKind(("x-x-x-x-x-x-x-x-", "x--x--x-x--x--x-", "X-------x-x-x-x-"), "power", 50, 0.9),
     "synth": CompKind(("x-.x-.x-x-.x-.x-", "x-x-x-x-x-x-x-x-", "x-------x-------"), "close", 64, 0.85),
     "skank": CompKind(("....x.......x...", "..x...x...x...x."), "triad", 64, 0.35),
@@ -264,7 +273,8 @@ def lead_notes(plan: Plan, *, kind: str, p: Params) -> list[Note]:
         for step in range(0, plan.steps_per_bar, spec.grid):
             if not p.chance(density):
                 continue
-            move = int(p.rng.choice((-4, -3, 3, 4))) if p.chance(spec.leap) else int(p.rng.choice((-2, -1, -1, 1, 1, 2)))
+            steps = (-4, -3, 3, 4) if p.chance(spec.leap) else (-2, -1, -1, 1, 1, 2)
+            move = int(p.rng.choice(steps))
             index = int(np.clip(index + move, 0, len(pitches) - 1))
             pitch = pitches[index]
             if step % 4 == 0 and p.chance(0.7):

@@ -55,7 +55,7 @@ class Params:
         Options are listed most typical first: at low difficulty most artists prefer the first ones (the
         artist's value is raised to the power ``1 + 3 * (1 - difficulty)``), at difficulty 1 all are equally
         likely."""
-        loyalty = 0.85 - 0.35 * self.difficulty
+        loyalty = 0.95 - 0.45 * self.difficulty
         if self.rng.random() < loyalty:
             skew = 1.0 + 3.0 * (1.0 - self.difficulty)
             return options[int(self.artist_u(name) ** skew * len(options))]

@@ -122,7 +122,8 @@ def render_clip(*, genre: str, seed: int, seconds: float, sample_rate: int = 220
         raise ValueError(f"sample_rate must be between 8000 and 96000 Hz, got {sample_rate}.")
     p = Params(genre_index=GENRES.index(genre), artist=artist, seed=seed, difficulty=difficulty)
     style, _ = clip_style(genre, p)
-    plan = _plan(style, p, seconds=seconds, sample_rate=sample_rate)
+    preroll = int(p.rng.uniform(0.5, 2.5) * sample_rate)  # start mid-song: notes and reverb already sounding
+    plan = _plan(style, p, seconds=seconds + preroll / sample_rate, sample_rate=sample_rate)
     audio = _parts(plan, style, p)
     mix = np.zeros(plan.n_samples)
     jitter = 1.0 + 3.0 * difficulty**2  # dB of extra random level per part
@@ -132,7 +133,7 @@ def render_clip(*, genre: str, seed: int, seconds: float, sample_rate: int = 220
             gain_db = p.uniform(f"gain.{name}", *style.gains.get(name, DEFAULT_GAINS[name])) + p.rng.normal(0, jitter)
             mix += part / rms * 10.0 ** (gain_db / 20.0)
     mix = _master(mix, style, p, sample_rate=sample_rate)
-    mix = dsp.highpass(mix, cutoff=30.0, sample_rate=sample_rate)  # no DC, no sub-sonic rumble
+    mix = dsp.highpass(mix, cutoff=30.0, sample_rate=sample_rate)[preroll:preroll + int(round(seconds * sample_rate))]
     crest = p.uniform("master.crest", 3.0, 8.0)  # soft limiter: peaks above crest x RMS are rounded off
     mix = np.tanh(mix / (crest * np.sqrt(np.mean(mix**2)) + 1e-12))
     mix *= PEAK / (np.max(np.abs(mix)) + 1e-12)

@@ -133,8 +133,8 @@ STYLES: dict[str, GenreStyle] = {
     ),
     "jazz": GenreStyle(
         tempo=(100, 200), swing8=(0.12, 0.17), swing16=(0, 0),
-        progressions=("ii7 V7 Imaj7 Imaj7", "Imaj7 vi7 ii7 V7", "iii7 VI7 ii7 V7", "iim7b5 V7 i7 i7",
-                      "Imaj7/vi7 ii7/V7 iii7/VI7 ii7/V7"),
+        progressions=("ii9 V13 Imaj9 Imaj9", "Imaj9 vi9 ii9 V13", "iii7 VI13 ii9 V13", "iim7b5 V7 i9 i9",
+                      "Imaj7/vi9 ii9/V13 iii7/VI13 ii9/V13"),
         drums=("jazz",), kit="brushes", bass=("walking",), bass_timbres=("upright",),
         comp=("charleston",), comp_timbres=("piano", "epiano"),
         lead=("bebop",), lead_timbres=("sax", "brass"), lead_prob=0.8,
@@ -191,7 +191,8 @@ def widen(base: Range, wide: Range, amount: float) -> Range:
 
 def clip_style(genre: str, p: Params) -> tuple[GenreStyle, dict[str, str]]:
     """The genre's style for one clip: each part borrowed from a weighted neighbour with probability
-    ``0.4 * difficulty ** 3``, and the open ranges widened ``0.5 * difficulty ** 2`` of the way towards :data:`GLOBAL_RANGES`. Returns the style and ``{part: lender genre}`` for the borrowed parts."""
+    ``0.4 * difficulty ** 3``, and the open ranges widened ``0.5 * difficulty ** 2`` of the way towards
+    :data:`GLOBAL_RANGES`. Returns the style and ``{part: lender genre}`` for the borrowed parts."""
     style = STYLES[genre]
     d = p.difficulty
     names = sorted(style.neighbours)

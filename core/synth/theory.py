@@ -29,6 +29,7 @@ _SUFFIXES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "": ((0, 4, 7), (0, 3, 7)),
     "7": ((0, 4, 7, 10), (0, 3, 7, 10)),
     "maj7": ((0, 4, 7, 11), (0, 4, 7, 11)),
+    "maj9": ((0, 4, 7, 11, 14), (0, 4, 7, 11, 14)),
     "9": ((0, 4, 7, 10, 14), (0, 3, 7, 10, 14)),
     "13": ((0, 4, 10, 14, 21), (0, 3, 10, 14, 17)),
     "6": ((0, 4, 7, 9), (0, 3, 7, 9)),
@@ -66,7 +67,7 @@ class Chord:
 def parse_roman(token: str, *, tonic: int) -> Chord:
     """``"bVI7"`` in the key with tonic pitch class ``tonic`` -> :class:`Chord`.
 
-    Upper case = major, lower case = minor; ``b``/``#`` shift the root; suffixes: 7, maj7, 9, 13, 6, add9,
+    Upper case = major, lower case = minor; ``b``/``#`` shift the root; suffixes: 7, maj7, maj9, 9, 13, 6, add9,
     sus4, 5 (power chord), o (diminished), m7b5 (half-diminished).
     """
     match = _ROMAN.match(token)
