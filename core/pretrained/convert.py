@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from core.pretrained.musicnn import TAGGERS, Musicnn
+from core.pretrained.musicnn import TAGGERS, Musicnn, load_into
 from core.pretrained.tfcheckpoint import parse_index, read_tensors, shard_name
 
 #: Our short names → checkpoint folder and vocabulary variable in the wheel.
@@ -70,22 +70,25 @@ def state_dict_from_tf(w: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in out.items()}
 
 
-def load_into(net: Musicnn, state: dict[str, torch.Tensor]) -> Musicnn:
-    """Load ``state`` strictly (only batch norm's unused ``num_batches_tracked`` counters may be absent)."""
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise ValueError(f"musicnn weights do not fit the network: missing {missing}, unexpected {unexpected}.")
-    return net
-
-
 def _wheel_reader(wheel: Path) -> Callable[[str], bytes]:
-    """``read(member)`` for paths like ``musicnn/MTT_musicnn/.index`` in a wheel file or an unpacked wheel folder."""
+    """``read(member)`` for paths like ``musicnn/MTT_musicnn/.index``.
+
+    ``wheel`` is the wheel file, a folder holding it (``pip download -d``), an unpacked wheel or source checkout
+    (a folder with ``musicnn/`` inside), or the ``musicnn`` package folder itself.
+    """
     if wheel.is_dir():
-        root = wheel if (wheel / "musicnn").is_dir() else wheel.parent
+        wheels = sorted(wheel.glob(f"musicnn-{WHEEL_VERSION}-*.whl"))
+        if (wheel / "musicnn" / "configuration.py").is_file():
+            root = wheel
+        elif (wheel / "configuration.py").is_file():
+            root = wheel.parent
+        elif wheels:
+            return _wheel_reader(wheels[0])
+        else:
+            raise ValueError(f"{wheel} holds neither a musicnn-{WHEEL_VERSION} wheel nor the musicnn package.")
         return lambda member: (root / member).read_bytes()
     if not zipfile.is_zipfile(wheel):
-        raise ValueError(f"{wheel} is neither a wheel (zip) nor a folder holding the unpacked musicnn package.")
+        raise ValueError(f"{wheel} is not a wheel (zip file).")
     archive = zipfile.ZipFile(wheel)
     return archive.read
 
@@ -106,7 +109,13 @@ def read_musicnn_checkpoint(read: Callable[[str], bytes], folder: str) -> dict[s
 
 
 def _license_text(read: Callable[[str], bytes]) -> str:
-    return read(f"musicnn-{WHEEL_VERSION}.dist-info/LICENSE.md").decode("utf-8").strip() + "\n"
+    """The ISC licence shipped with musicnn: in the wheel's dist-info, or at the root of a source checkout."""
+    for member in (f"musicnn-{WHEEL_VERSION}.dist-info/LICENSE.md", "LICENSE.md"):
+        try:
+            return read(member).decode("utf-8").strip() + "\n"
+        except (KeyError, FileNotFoundError):
+            continue
+    raise ValueError("musicnn's LICENSE.md was not found beside the package; the converted weights need it.")
 
 
 def _readme(sources: dict[str, str]) -> str:
@@ -170,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wheel", type=Path, required=True, help="musicnn-0.1.0 wheel or unpacked folder")
     parser.add_argument("--out", type=Path, default=Path("models/pretrained"))
     args = parser.parse_args(argv)
-    return convert_command(wheel=args.wheel, out=args.out)
+    try:
+        return convert_command(wheel=args.wheel, out=args.out)
+    except (ValueError, FileNotFoundError) as error:  # CheckpointError is a ValueError
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
