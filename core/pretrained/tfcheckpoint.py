@@ -92,7 +92,7 @@ def _zeros_operator(length: int) -> tuple[np.ndarray, ...]:
 
 
 def crc32c(data: bytes | memoryview) -> int:
-    """Standard CRC-32C of ``data`` (initial value and final xor 0xFFFFFFFF), e.g. ``crc32c(b"123456789") == 0xE3069283``.
+    """Standard CRC-32C of ``data`` (initial value and final xor 0xFFFFFFFF): ``crc32c(b"123456789") == 0xE3069283``.
 
     The bytes are cut into ``m`` chunks of ``L ≈ sqrt(n)`` bytes, whose raw CRCs are computed side by side in numpy;
     they are then chained with the precomputed "shift by L zero bytes" operator, and the tail is fed last.
