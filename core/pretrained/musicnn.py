@@ -17,8 +17,7 @@ port (the reference), and :class:`FastMusicnn`, built from it for inference: the
 *before* the bias, ReLU and batch norm (they commute with the max per channel), skips the filters that training left
 dead (kernels of ~1e-27, whose output is provably constant to 1e-7 for any input), folding their constants into the
 mid-end and back-end, and takes a few patches at a time so the full-resolution maps stay in cache. On this project's
-2-core machines its model stage is ~4x faster than the reference for one tagger, ~6x for both
-(``bench/bench_musicnn.py``).
+2-core machines its model stage is 4-7x faster than the reference (``bench/bench_musicnn.py``).
 """
 
 from __future__ import annotations
