@@ -11,6 +11,8 @@ import plotly.graph_objects as go
 
 #: Transparent-to-orange scale for saliency overlays.
 HEAT_SCALE = [[0.0, "rgba(249,115,22,0)"], [0.35, "rgba(249,115,22,0.15)"], [1.0, "rgba(255,214,10,0.85)"]]
+#: Colours of runs in comparisons (colour-blind safe).
+RUN_COLOURS = px.colors.qualitative.Safe
 #: Dynamic range of spectrogram pictures, in dB.
 DB_RANGE = 80.0
 _MARGIN = dict(l=10, r=10, t=40, b=10)
@@ -42,13 +44,14 @@ def timeline(classes: Sequence[str], probs: np.ndarray, bounds: np.ndarray, *, s
                           "segment": np.repeat(np.arange(len(starts)), len(classes)),
                           "p": probs.reshape(-1)})
     fig.add_trace(go.Scatter(x=cells["x"], y=cells["genre"], mode="markers", customdata=cells["segment"],
-                             marker=dict(size=18, opacity=0.0, symbol="square"), showlegend=False,
+                             marker=dict(size=40, opacity=0.0, symbol="square"), showlegend=False,
                              hovertemplate="%{x:.1f} s · %{y}: %{text}<extra>click to play</extra>",
                              text=[f"{p:.0%}" for p in cells["p"]]))
     if selected is not None:
         fig.add_vrect(x0=bounds[selected, 0], x1=bounds[selected, 1], line=dict(color="#22d3ee", width=3))
-    fig.update_layout(title="Timeline (click a column to play it)", height=360,
-                      margin=_MARGIN, xaxis_title="time (s)", clickmode="event+select", dragmode=False)
+    fig.update_layout(title="Timeline (click a column to play it)", height=360, margin=_MARGIN,
+                      xaxis=dict(title="time (s)", range=[float(bounds[0, 0]), float(bounds[-1, 1])]),
+                      yaxis=dict(range=[-0.5, len(classes) - 0.5]), clickmode="event+select", dragmode=False)
     return fig
 
 
@@ -85,7 +88,7 @@ def confusion_heatmap(matrix: pd.DataFrame, *, normalise: bool, selected: tuple[
     grid_true = np.repeat(true, len(pred))
     grid_pred = np.tile(pred, len(true))
     fig.add_trace(go.Scatter(x=grid_pred, y=grid_true, mode="markers", showlegend=False,
-                             marker=dict(size=26, opacity=0.0, symbol="square"),
+                             marker=dict(size=40, opacity=0.0, symbol="square"),
                              customdata=np.stack([grid_true, grid_pred], axis=1),
                              text=[f"{int(c)} ({v:.0%} of the row)" for c, v in
                                    zip(counts.reshape(-1), (counts / np.maximum(rows, 1)).reshape(-1))],
@@ -94,8 +97,9 @@ def confusion_heatmap(matrix: pd.DataFrame, *, normalise: bool, selected: tuple[
         i, j = true.index(selected[0]), pred.index(selected[1])
         fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
                       line=dict(color="#f97316", width=3))
-    fig.update_layout(height=480, margin=_MARGIN, xaxis_title="predicted", yaxis_title="true",
-                      yaxis_autorange="reversed", clickmode="event+select", dragmode=False)
+    fig.update_layout(height=480, margin=_MARGIN, clickmode="event+select", dragmode=False,
+                      xaxis=dict(title="predicted", range=[-0.5, len(pred) - 0.5]),
+                      yaxis=dict(title="true", range=[len(true) - 0.5, -0.5]))
     return fig
 
 
@@ -116,7 +120,8 @@ def training_curves(history: pd.DataFrame) -> go.Figure:
     ``history``: long table with columns ``run, epoch, metric ("loss"/"accuracy"), split ("train"/"valid"), value``.
     """
     fig = px.line(history, x="epoch", y="value", color="run", line_dash="split", facet_col="metric",
-                  markers=True, category_orders={"metric": ["loss", "accuracy"], "split": ["train", "valid"]})
+                  markers=True, category_orders={"metric": ["loss", "accuracy"], "split": ["train", "valid"]},
+                  color_discrete_sequence=RUN_COLOURS)
     fig.update_yaxes(matches=None, showticklabels=True)
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
     fig.update_layout(height=380, margin=_MARGIN, legend_title_text="")
@@ -125,7 +130,7 @@ def training_curves(history: pd.DataFrame) -> go.Figure:
 
 def f1_bars(per_genre: pd.DataFrame) -> go.Figure:
     """Grouped bars of per-genre F1: columns ``genre, run, f1``."""
-    fig = px.bar(per_genre, x="genre", y="f1", color="run", barmode="group")
+    fig = px.bar(per_genre, x="genre", y="f1", color="run", barmode="group", color_discrete_sequence=RUN_COLOURS)
     fig.update_layout(height=360, margin=_MARGIN, yaxis=dict(range=[0, 1], title="F1 (song level)"),
                       legend_title_text="")
     return fig

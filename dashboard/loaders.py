@@ -1,7 +1,8 @@
 """Cached access to ``core`` for the pages: models with ``st.cache_resource``, tables and arrays with ``st.cache_data``.
 
 Everything here is a thin, cached call into ``core``; no analysis is written in the dashboard. Runs are read from
-``$GENRE_LAB_RUNS`` when set (tests point it at a temporary folder), else ``models/runs`` under the repository.
+``$GENRE_LAB_RUNS`` when set (tests point it at a temporary folder), else ``models/runs`` under the repository;
+song catalogs from ``$GENRE_LAB_CATALOGS``, else ``data/catalogs``.
 """
 
 from __future__ import annotations

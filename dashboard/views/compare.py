@@ -74,6 +74,7 @@ def main() -> None:
     iterative = shown["model"].isin(["cnn", "crnn"])
     shown.loc[~iterative, [c for c in ("epochs", "lr", "batch_size") if c in shown]] = None
     shown.loc[shown["model"] != "knn", [c for c in ("k",) if c in shown]] = None
+    shown = shown.dropna(axis="columns", how="all")
     st.dataframe(shown, hide_index=True, column_config=TABLE_COLUMNS, key="runs_table")
     labels = dict(zip(table["path"], table["run_id"]))
     chosen = st.multiselect("Runs to compare", list(labels), default=list(labels)[:4], format_func=labels.get,

@@ -25,10 +25,11 @@ def _pick_cell(event_key: str) -> None:
 
 
 def _default_cell(data: loaders.RunData, matrix: pd.DataFrame) -> None:
-    """Start on the most confused cell (or keep the user's choice when it exists in this run)."""
-    classes = data.classes
-    if st.session_state.get("cm_true") in classes and st.session_state.get("cm_pred") in classes:
+    """On opening a run, start on its most confused cell; later, keep the user's choice (across levels too)."""
+    if st.session_state.get("cm_run") == data.path:
         return
+    st.session_state["cm_run"] = data.path
+    classes = data.classes
     top = most_confused(matrix, top=1)
     cell = (top[0]["true"], top[0]["predicted"]) if top else (classes[0], classes[min(1, len(classes) - 1)])
     st.session_state["cm_true"], st.session_state["cm_pred"] = cell
