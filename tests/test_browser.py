@@ -117,6 +117,7 @@ def test_upload_analyse_and_every_page(server: tuple[str, Path], tmp_path: Path)
     from test_dashboard import SR, tone_clip
 
     url, runs = server
+    expect.set_options(timeout=TIMEOUT_MS)
     song = tmp_path / "song.mp3"
     sf.write(song, np.concatenate([tone_clip("blues", 2, seconds=4.6), tone_clip("metal", 2, seconds=4.6)]), SR,
              format="MP3")

@@ -154,6 +154,21 @@ def test_uploaded_song_yields_the_models_spectrum(app: AppTest, runs_dir: Path) 
     assert app.status[0].label == "Analysed 9 s in 3 segments"
 
 
+def test_real_stereo_mp3_is_analysed(app: AppTest, runs_dir: Path, shared_data: Path) -> None:
+    run = str(runs_dir / "tiny-cnn-s0")
+    song = (shared_data / "fma" / "audio" / "000002.mp3").read_bytes()  # 30 s, 44.1 kHz stereo
+    app.run()
+    app.selectbox(key="model").set_value(run)
+    app.file_uploader(key="upload").upload("000002.mp3", song, "audio/mpeg")
+    app.run()
+    assert not app.exception and not app.error
+    expected = predict_song(song, model=load_model(run, device="cpu"))
+    assert app.status[0].label == f"Analysed {expected.duration:.0f} s in {len(expected.bounds)} segments"
+    bars = charts(app)["Genre spectrum"]["data"][0]
+    shown = dict(zip(bars["y"], array(bars["x"])))
+    np.testing.assert_allclose([shown[c] for c in expected.classes], expected.spectrum, atol=1e-5)
+
+
 def test_recommendations_and_tagged_download(app: AppTest, runs_dir: Path, tmp_path: Path) -> None:
     from core.catalog import Catalog
     from core.recommend import recommend
