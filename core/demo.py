@@ -28,8 +28,8 @@ SYNTH = {"per_genre": 40, "seconds": 30.0, "seed": 0, "difficulty": 0.5}
 _COMMON = {"data": "data/synth", "split": "auto", "valid": 0.25, "test": 0.25, "seed": 0}
 #: The shipped runs and their settings (each trains in under 10 minutes on 2 CPU cores).
 DEMO_RUNS: dict[str, TrainSettings] = {
-    "cnn-synth": TrainSettings(model="cnn", epochs=25, lr=2e-3, crops_per_track=6, **_COMMON),
-    "crnn-synth": TrainSettings(model="crnn", epochs=25, lr=2e-3, crops_per_track=6, **_COMMON),
+    "cnn-synth": TrainSettings(model="cnn", epochs=20, lr=2e-3, crops_per_track=6, **_COMMON),
+    "crnn-synth": TrainSettings(model="crnn", epochs=20, lr=2e-3, crops_per_track=6, **_COMMON),
     "knn-synth": TrainSettings(model="knn", k=10, **_COMMON),
 }
 DEMO_CATALOG = "demo"
