@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from core.config import REPO_ROOT
 from core.evaluate import segment_confusion
@@ -64,10 +65,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     from test_dashboard import build_tiny_runs
 
     folder = tmp_path_factory.mktemp("browser")
-    env = {**os.environ, "GENRE_LAB_CACHE": str(folder / "cache")}
+    # One torch thread in the server too: tiny networks on a busy 2-core machine run faster that way.
+    env = {**os.environ, "GENRE_LAB_CACHE": str(folder / "cache"), "OMP_NUM_THREADS": "1"}
+    threads = torch.get_num_threads()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GENRE_LAB_CACHE", env["GENRE_LAB_CACHE"])
-        runs = build_tiny_runs(folder)
+        torch.set_num_threads(1)
+        try:
+            runs = build_tiny_runs(folder)
+        finally:
+            torch.set_num_threads(threads)
     env["GENRE_LAB_RUNS"] = str(runs)
     env["GENRE_LAB_CATALOGS"] = str(folder / "catalogs")
     port = _free_port()
@@ -147,7 +154,7 @@ def test_upload_analyse_and_every_page(server: tuple[str, Path], tmp_path: Path)
             expect(page.get_by_text("similarity").first).to_be_visible()
             expect(page.get_by_role("button", name=re.compile("Download song.mp3 tagged"))).to_be_visible()
             _no_exception(page)
-            page.wait_for_timeout(1500)
+            page.wait_for_timeout(800)
             page.screenshot(path=str(SHOTS / "home.png"))
 
             # Error analysis: click a correct cell, then a wrong one; the wrong one lists its segments.
@@ -166,7 +173,7 @@ def test_upload_analyse_and_every_page(server: tuple[str, Path], tmp_path: Path)
             saliency = page.locator("[data-testid='stPlotlyChart']").filter(has_text="Grad-CAM for")
             expect(saliency).to_be_visible()
             _no_exception(page)
-            page.wait_for_timeout(1500)
+            page.wait_for_timeout(800)
             page.screenshot(path=str(SHOTS / "errors.png"))
             saliency.scroll_into_view_if_needed()
             saliency.screenshot(path=str(SHOTS / "saliency.png"))
@@ -176,7 +183,7 @@ def test_upload_analyse_and_every_page(server: tuple[str, Path], tmp_path: Path)
             expect(page.get_by_text("Training curves")).to_be_visible()
             expect(page.get_by_text("Over seeds: mean ± std")).to_be_visible()
             _no_exception(page)
-            page.wait_for_timeout(1500)
+            page.wait_for_timeout(800)
             page.screenshot(path=str(SHOTS / "compare.png"))
         finally:
             browser.close()

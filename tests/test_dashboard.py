@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import streamlit as st
+import torch
 from streamlit.testing.v1 import AppTest
 
 from core.config import REPO_ROOT
@@ -60,6 +61,16 @@ def build_tiny_runs(folder: Path) -> Path:
     build_catalog(data, name="tiny", model=str(runs / "tiny-cnn-s0"), workers=1, progress=False,
                   root=folder / "catalogs")
     return runs
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: tiny networks gain nothing from two, and on a busy 2-core machine two threads spin
+    against each other (several times slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
