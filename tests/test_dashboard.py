@@ -209,6 +209,24 @@ def test_recommendations_and_tagged_download(app: AppTest, runs_dir: Path, tmp_p
     assert sf.read(copy)[0].shape == sf.read(io.BytesIO(song))[0].shape, "the audio is untouched"
 
 
+def test_model_and_song_survive_a_visit_to_another_page(app: AppTest, runs_dir: Path) -> None:
+    run = str(runs_dir / "tiny-cnn-s1")
+    app.run()
+    app.selectbox(key="model").set_value(run)
+    app.file_uploader(key="upload").upload("kept.wav", wav_bytes(tone_clip("metal", 3, seconds=6.4)), "audio/wav")
+    app.run()
+    genre = app.metric[0].value
+    app.switch_page("views/compare.py").run()
+    app.switch_page("views/analyse.py").run()
+    assert not app.exception and not app.warning
+    assert app.selectbox(key="model").value == run
+    assert "kept.wav" in texts(app.caption) and app.metric[0].value == genre
+    app.file_uploader(key="upload").upload("new.wav", wav_bytes(tone_clip("blues", 3, seconds=3.5)), "audio/wav")
+    app.run()
+    app.file_uploader(key="upload").clear().run()
+    assert "Upload a song" in texts(app.info), "a file the user removed does not come back"
+
+
 def test_choosing_a_segment_shows_that_segment(app: AppTest, runs_dir: Path) -> None:
     app.run()
     app.selectbox(key="model").set_value(str(runs_dir / "tiny-cnn-s0"))
@@ -290,6 +308,13 @@ def test_switching_runs_shows_each_runs_metrics(app: AppTest, runs_dir: Path) ->
         assert not app.exception
         song = Run(runs_dir / run_id).metrics["song"]
         assert app.metric[0].value == f"{song['accuracy']:.1%}" and app.metric[1].value == f"{song['macro_f1']:.3f}"
+    cell = (app.selectbox(key="cm_true").value, app.selectbox(key="cm_pred").value)
+    app.toggle(key="normalise").set_value(False).run()
+    app.switch_page("views/compare.py").run()
+    app.switch_page("views/errors.py").run()
+    assert not app.exception and not app.warning
+    assert app.selectbox(key="run").value == str(runs_dir / "tiny-cnn-s0") and app.toggle(key="normalise").value is False
+    assert (app.selectbox(key="cm_true").value, app.selectbox(key="cm_pred").value) == cell
 
 
 def test_choosing_a_confusion_cell_lists_its_examples(app: AppTest, runs_dir: Path) -> None:

@@ -11,8 +11,10 @@ from core.audio import AudioError
 from core.config import AUDIO_EXTENSIONS
 from core.predict import AMBIGUITY_MARGIN, SongPrediction
 from dashboard import charts, loaders
+from dashboard.state import keep, remember
 
 UPLOAD_TYPES = [ext.lstrip(".") for ext in AUDIO_EXTENSIONS]
+SOURCES = ["Upload a file", "Record with the microphone"]
 MIME = {".mp3": "audio/mpeg", ".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".oga": "audio/ogg",
         ".opus": "audio/ogg", ".m4a": "audio/mp4", ".mp4": "audio/mp4", ".aac": "audio/aac"}
 
@@ -32,17 +34,29 @@ def _recording() -> bytes | None:
     return clip.getvalue() if clip is not None else data
 
 
+def _forget_song() -> None:
+    """The user removed the uploaded file: do not bring it back."""
+    if st.session_state.get("upload") is None:
+        st.session_state.pop("last_song", None)
+
+
 def _choose_audio() -> tuple[bytes | None, str]:
-    """The bytes to analyse and a file name for them."""
-    source = st.radio("Audio", ["Upload a file", "Record with the microphone"], horizontal=True, key="source",
+    """The bytes to analyse and a file name for them (the last upload is kept when the user visits other pages)."""
+    source = st.radio("Audio", SOURCES, horizontal=True, key=remember("source", SOURCES),
                       label_visibility="collapsed")
-    if source == "Upload a file":
+    keep("source")
+    if source == SOURCES[0]:
         limit = st.get_option("server.maxUploadSize")
-        upload = st.file_uploader("Audio file", type=UPLOAD_TYPES, key="upload",
+        upload = st.file_uploader("Audio file", type=UPLOAD_TYPES, key="upload", on_change=_forget_song,
                                   help=f"Up to {limit} MB (server.maxUploadSize in .streamlit/config.toml).")
         st.caption(f"WAV, MP3, FLAC, OGG, Opus (also AIFF, AU, M4A) · up to **{limit} MB** per file · "
                    "long recordings: only the beginning is analysed, and a notice says how much.")
-        return (upload.getvalue(), upload.name) if upload is not None else (None, "")
+        if upload is not None:
+            st.session_state["last_song"] = (upload.getvalue(), upload.name)
+        elif "last_song" in st.session_state:
+            st.caption(f"Showing **{st.session_state['last_song'][1]}**, uploaded before; upload another to "
+                       "replace it.")
+        return st.session_state.get("last_song", (None, ""))
     return _recording(), "recording.wav"
 
 
@@ -166,7 +180,8 @@ def main() -> None:
         return
     if table.empty:
         st.info(f"No trained run yet, only the pretrained tagger. Train one with `{loaders.MAKE_A_RUN}`.")
-    ref = st.selectbox("Model", list(choices), format_func=choices.get, key="model")
+    ref = st.selectbox("Model", list(choices), format_func=choices.get, key=remember("model", list(choices)))
+    keep("model")
     data, name = _choose_audio()
     if data is None:
         st.info("Upload a song or record one to see its genres.")

@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.runs import seed_summary
 from dashboard import charts, loaders
+from dashboard.state import keep, remember
 
 TABLE_COLUMNS = {
     "run_id": st.column_config.TextColumn("run"),
@@ -77,8 +78,9 @@ def main() -> None:
     shown = shown.dropna(axis="columns", how="all")
     st.dataframe(shown, hide_index=True, column_config=TABLE_COLUMNS, key="runs_table")
     labels = dict(zip(table["path"], table["run_id"]))
-    chosen = st.multiselect("Runs to compare", list(labels), default=list(labels)[:4], format_func=labels.get,
-                            key="compare_runs")
+    chosen = st.multiselect("Runs to compare", list(labels), format_func=labels.get,
+                            key=remember("compare_runs", list(labels), default=list(labels)[:4]))
+    keep("compare_runs")
     if not chosen:
         st.info("Choose runs to compare.")
         return

@@ -10,6 +10,7 @@ import streamlit as st
 from core.audio import AudioError
 from core.evaluate import most_confused, prob_columns
 from dashboard import charts, loaders
+from dashboard.state import keep, remember
 
 LEVELS = {"Songs": "song", "Segments": "segment"}
 
@@ -25,8 +26,11 @@ def _pick_cell(event_key: str) -> None:
 
 
 def _default_cell(data: loaders.RunData, matrix: pd.DataFrame) -> None:
-    """On opening a run, start on its most confused cell; later, keep the user's choice (across levels too)."""
-    if st.session_state.get("cm_run") == data.path:
+    """On opening a run, start on its most confused cell; later, keep the user's choice (across levels and
+    visits to other pages)."""
+    remember("cm_true", data.classes)
+    remember("cm_pred", data.classes)
+    if st.session_state.get("cm_run") == data.path and {"cm_true", "cm_pred"} <= set(st.session_state.keys()):
         return
     st.session_state["cm_run"] = data.path
     classes = data.classes
@@ -120,7 +124,9 @@ def _examples(data: loaders.RunData, level: str) -> None:
     cols = st.columns([1, 1, 1])
     true = cols[0].selectbox("True genre", data.classes, key="cm_true")
     predicted = cols[1].selectbox("Predicted genre", data.classes, key="cm_pred")
-    shown = cols[2].number_input("Examples shown", min_value=1, max_value=20, value=3, key="n_examples")
+    shown = cols[2].number_input("Examples shown", min_value=1, max_value=20, key=remember("n_examples", default=3))
+    for key in ("cm_true", "cm_pred", "n_examples"):
+        keep(key)
     if true == predicted:
         st.info("That cell holds the correct predictions; choose an off-diagonal cell.")
         return
@@ -155,12 +161,14 @@ def main() -> None:
         st.code(loaders.MAKE_A_RUN, language="bash")
         return
     labels = loaders.run_labels(table)
-    path = st.selectbox("Run", list(labels), format_func=labels.get, key="run")
+    path = st.selectbox("Run", list(labels), format_func=labels.get, key=remember("run", list(labels)))
     data = loaders.load_run(path)
     _headline(data)
     cols = st.columns(2)
-    level = LEVELS[cols[0].radio("Level", list(LEVELS), horizontal=True, key="level")]
-    normalise = cols[1].toggle("Row-normalised", value=True, key="normalise")
+    level = LEVELS[cols[0].radio("Level", list(LEVELS), horizontal=True, key=remember("level", list(LEVELS)))]
+    normalise = cols[1].toggle("Row-normalised", key=remember("normalise", default=True))
+    for key in ("run", "level", "normalise"):
+        keep(key)
     matrix = data.confusion if level == "song" else data.segment_confusion
     _default_cell(data, matrix)
     left, right = st.columns([3, 2])
