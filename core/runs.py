@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.config import from_repo
 from core.models import RUNS_DIR
 
 RUN_FILES = ("run.json", "history.csv", "metrics.json", "confusion.csv", "predictions.parquet")
@@ -93,6 +94,21 @@ class Run:
     @property
     def classes(self) -> list[str]:
         return list(self.info["classes"])
+
+    def audio_file(self, stored: str) -> Path:
+        """Local path of a prediction's audio (``path`` column).
+
+        A clip of the project's synthetic set that is not on this machine is rendered again on demand from the
+        set's parameters recorded in ``run.json`` (same bytes as the original), so error analysis of the shipped
+        runs has audio on a fresh checkout.
+        """
+        path = from_repo(stored)
+        synth = self.info.get("dataset", {}).get("synth")
+        if synth and not path.exists():
+            from core.synth import restore_clip
+
+            restore_clip(path, params=synth)
+        return path
 
     def summary(self) -> dict[str, object]:
         """One flat row for run tables: identity, data, split, seed, key hyperparameters, headline metrics."""

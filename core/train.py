@@ -371,6 +371,9 @@ def write_run(*, model, settings: TrainSettings, manifest: pd.DataFrame, split_i
         "versions": _versions(),
         "durations": durations,
     }
+    synth = Path(settings.data) / "synth.json"
+    if synth.is_file():  # the project's synthetic set: its parameters let any machine re-render the audio
+        info["dataset"]["synth"] = json.loads(synth.read_text())
     with staged_run(run_id, root=root) as tmp:
         (tmp / "run.json").write_text(json.dumps(info, indent=2))
         history_cols = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_segment_acc", "lr", "seconds"]

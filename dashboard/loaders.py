@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from core.audio import load_audio
-from core.config import REPO_ROOT, AudioConfig
+from core.config import AudioConfig, from_repo
 from core.evaluate import misclassified, prob_columns, segment_confusion, song_table
 from core.models import PRETRAINED_NAME, RUNS_DIR, GenreModel, load_model
 from core.predict import SongPrediction, predict_song
@@ -147,8 +147,16 @@ def decoded(upload: Upload, sample_rate: int, max_seconds: float | None) -> np.n
 
 def audio_path(path: str) -> Path:
     """A prediction's or catalog's audio path: absolute as stored, or relative to the repository."""
-    p = Path(path)
-    return p if p.is_absolute() else REPO_ROOT / p
+    return from_repo(path)
+
+
+def run_audio_available(run_path: str, paths: list[str]) -> bool:
+    """True when every file exists, re-rendering missing clips of the synthetic set (see ``Run.audio_file``)."""
+    run = Run(Path(run_path))
+    try:
+        return all(run.audio_file(p).is_file() for p in dict.fromkeys(paths) if p)
+    except ValueError:  # not a synthetic clip, or made by another generator version
+        return False
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -5,7 +5,7 @@
   any worker count); :func:`synth_command` is the ``python -m core synth`` entry point.
 """
 
-from core.synth.dataset import artist_name, generate_dataset, synth_command, track_title
+from core.synth.dataset import artist_name, generate_dataset, restore_clip, synth_command, track_title
 from core.synth.render import ARTISTS_PER_GENRE, render_clip
 
-__all__ = ["ARTISTS_PER_GENRE", "artist_name", "generate_dataset", "render_clip", "synth_command", "track_title"]
+__all__ = ["ARTISTS_PER_GENRE", "artist_name", "generate_dataset", "render_clip", "restore_clip", "synth_command", "track_title"]

@@ -6,6 +6,7 @@ import csv
 import json
 import multiprocessing
 import os
+import re
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -87,6 +88,28 @@ def _render_job(job: _Job) -> None:
     tmp = job.path.with_name(f".{job.path.name}.tmp")
     sf.write(tmp, audio, job.sample_rate, subtype="PCM_16", format="WAV")
     os.replace(tmp, job.path)
+
+
+def restore_clip(path: Path, *, params: dict) -> Path:
+    """Render one clip of a synthetic set again into ``path`` (``.../<genre>.000NN.wav``).
+
+    ``params`` is the set's ``synth.json`` (runs record it in ``run.json``). A clip is a pure function of those
+    parameters, so the file is the one :func:`generate_dataset` wrote: the dashboard uses this to show the audio
+    of a shipped run's test songs on a machine where the set was never generated.
+    """
+    match = re.fullmatch(r"([a-z]+)\.(\d{5})\.wav", Path(path).name)
+    if not match or match.group(1) not in GENRES:
+        raise SynthError(f"'{path}' is not a clip of the synthetic set (<genre>.000NN.wav).")
+    if params.get("version") != SYNTH_VERSION:
+        raise SynthError(f"That set was made by generator version {params.get('version')}; this is version "
+                         f"{SYNTH_VERSION}, which renders different audio.")
+    genre, index = match.group(1), int(match.group(2))
+    job = _Job(Path(path), genre, clip_seed(seed=int(params["seed"]), genre=genre, index=index),
+               index % ARTISTS_PER_GENRE, float(params["seconds"]), int(params["sample_rate"]),
+               float(params["difficulty"]))
+    job.path.parent.mkdir(parents=True, exist_ok=True)
+    _render_job(job)
+    return job.path
 
 
 def _is_done(job: _Job) -> bool:

@@ -142,11 +142,12 @@ def _examples(data: loaders.RunData, level: str) -> None:
         "start": st.column_config.NumberColumn("start (s)", format="%.1f"),
         "end": st.column_config.NumberColumn("end (s)", format="%.1f")})
     first = str(examples.iloc[0]["path"])
-    audio_ok = bool(first) and loaders.audio_path(first).is_file()
+    with st.spinner("Fetching the audio of these examples…"):
+        audio_ok = bool(first) and loaders.run_audio_available(data.path, [str(p) for p in
+                                                                         examples.head(int(shown))["path"]])
     if not audio_ok:
         st.warning(f"The audio of this run's test songs is not on this machine (for example '{first or 'none'}'), "
-                   "so spectrograms, players and saliency are hidden. For the shipped synthetic runs, generate the "
-                   "audio with `python -m core synth`.")
+                   "so spectrograms, players and saliency are hidden.")
     for i, (_, row) in enumerate(examples.head(int(shown)).iterrows(), start=1):
         _example(data, row, audio_ok=audio_ok, index=i)
     if audio_ok:
