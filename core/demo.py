@@ -3,7 +3,8 @@
 ``python -m core demo`` runs, in order (each step skips what is already there):
 
 1. ``data/synth``: the synthetic genre set (:data:`SYNTH`: clips per genre, seconds, seed, difficulty);
-2. ``models/runs/{cnn,crnn,knn}-synth``: the shipped runs (:data:`DEMO_RUNS`), split by artist;
+2. ``models/runs/{cnn,crnn,knn,transfer}-synth`` (:data:`DEMO_RUNS`) and ``knn-seeds-s{0,1,2}``
+   (:data:`DEMO_SEED_GROUP`): the shipped runs, split by artist;
 3. ``data/catalogs/demo``: small tagged Opus clips rendered from the generator with their own seeds (so they are
    not training songs), analysed into the demo catalog with the pretrained tagger.
 """
@@ -20,7 +21,7 @@ from tqdm import tqdm
 from core.catalog import CATALOGS_DIR, build_catalog
 from core.config import GENRES, REPO_ROOT
 from core.models import PRETRAINED_NAME, RUNS_DIR
-from core.train import TrainSettings, train
+from core.train import TrainSettings, train, train_seeds
 
 SYNTH_DIR: Path = REPO_ROOT / "data" / "synth"
 #: Parameters of the shipped synthetic set.
@@ -31,7 +32,10 @@ DEMO_RUNS: dict[str, TrainSettings] = {
     "cnn-synth": TrainSettings(model="cnn", epochs=20, lr=2e-3, crops_per_track=6, **_COMMON),
     "crnn-synth": TrainSettings(model="crnn", epochs=20, lr=2e-3, crops_per_track=6, **_COMMON),
     "knn-synth": TrainSettings(model="knn", k=10, **_COMMON),
+    "transfer-synth": TrainSettings(model="transfer", **_COMMON),
 }
+#: A seed group (split and model seeded 0, 1, 2) so the Compare page shows training variance as mean ± std.
+DEMO_SEED_GROUP = ("knn-seeds", TrainSettings(model="knn", k=10, **_COMMON), [0, 1, 2])
 DEMO_CATALOG = "demo"
 #: Demo catalog: clips per genre, seconds per clip, base seed (distinct from the training set's clips).
 CATALOG_CLIPS = {"per_genre": 6, "seconds": 20.0, "seed": 1_000_003}
@@ -80,6 +84,10 @@ def build_demo(*, runs: bool = True, catalog: bool = True, workers: int | None =
             settings = replace(settings, data=str(SYNTH_DIR), run_id=run_id, workers=workers)
             print(f"training {run_id} …")
             train(settings, progress=progress)
+        group, settings, seeds = DEMO_SEED_GROUP
+        if not any((RUNS_DIR / f"{group}-s{seed}").exists() for seed in seeds):
+            train_seeds(replace(settings, data=str(SYNTH_DIR), run_id=group, group=group, workers=workers), seeds,
+                        progress=progress)
     if catalog:
         audio = CATALOGS_DIR / DEMO_CATALOG / "audio"
         write_catalog_audio(audio, progress=progress, **CATALOG_CLIPS)

@@ -16,7 +16,7 @@ import math
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -398,8 +398,7 @@ def train_seeds(settings: TrainSettings, seeds: list[int], *, root: Path = RUNS_
     paths = []
     for seed in seeds:
         run_id = f"{settings.run_id}-s{seed}" if settings.run_id else None
-        paths.append(train(settings.__class__(**{**asdict(settings), "seed": seed, "group": group,
-                                                 "run_id": run_id}), root=root, progress=progress))
+        paths.append(train(replace(settings, seed=seed, group=group, run_id=run_id), root=root, progress=progress))
     return paths
 
 
