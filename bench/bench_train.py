@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -63,9 +64,9 @@ def peak_memory_of_training() -> float:
     if not data.is_dir():
         raise SystemExit("data/synth is missing: run `python -m core synth` first (or drop --memory).")
     subprocess.run([sys.executable, "-m", "core", "train", "--model", "cnn", "--data", str(data), "--epochs", "1",
-                    "--valid", "0.25", "--test", "0.25", "--crops-per-track", "6", "--run-id", "_bench-memory"],
+                    "--valid", "0.25", "--test", "0.25", "--crops-per-track", "6", "--run-id", "bench-memory"],
                    cwd=ROOT, check=True, capture_output=True)
-    subprocess.run(["rm", "-rf", str(ROOT / "models" / "runs" / "_bench-memory")], check=True)
+    shutil.rmtree(ROOT / "models" / "runs" / "bench-memory")
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
