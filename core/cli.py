@@ -66,7 +66,7 @@ def _settings(a: argparse.Namespace):
 
     return TrainSettings(model=a.model, data=a.data, split=a.split, valid=a.valid, test=a.test, epochs=a.epochs,
                          lr=a.lr, batch_size=a.batch_size, weight_decay=a.weight_decay, optimizer=a.optimizer,
-                         patience=a.patience, augment=not a.no_augment, seed=a.seed, device=a.device,
+                         patience=a.patience, augment=a.augment, seed=a.seed, device=a.device,
                          crops_per_track=a.crops_per_track, k=a.k, knn_unit=a.knn_unit, workers=a.workers,
                          run_id=a.run_id)
 
@@ -234,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     p.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs")
-    p.add_argument("--no-augment", action="store_true", help="turn SpecAugment off")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                   help="SpecAugment time/frequency masks while training (default on)")
     p.add_argument("--crops-per-track", type=int, default=4)
     p.add_argument("--k", type=int, default=10, help="neighbours for knn")
     p.add_argument("--knn-unit", choices=["segment", "clip"], default="segment")

@@ -131,3 +131,20 @@ def test_gtzan_features_knn_random_vs_filtered_split(shared_data: Path, tmp_path
     metrics = Run(filtered).metrics["song"]
     assert metrics["n"] == 290
     assert metrics["accuracy"] < float(np.mean(accs)) - 0.1
+
+
+def test_predict_cli_json_and_evaluate_cli(cnn_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                          tone_set: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.cli import main
+
+    monkeypatch.setenv("GENRE_LAB_CACHE", str(cache_dir))
+    song = tone_set / "metal" / "metal0.wav"
+    assert main(["predict", str(song), "--model", str(cnn_run), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert abs(sum(out["spectrum"].values()) - 1) < 1e-4 and len(out["segments"]) == 2
+    assert {"start", "end", "probabilities"} <= set(out["segments"][0]) and out["top"][0]["genre"] in CLASSES
+    assert main(["evaluate", str(cnn_run), "--data", str(tone_set), "--split", "all",
+                 "--out", str(tmp_path / "eval")]) == 0
+    evaluation = Run(tmp_path / "eval")
+    assert evaluation.info["evaluation_of"] == cnn_run.name and evaluation.metrics["song"]["n"] == 18
+    assert (tmp_path / "eval" / "weights.safetensors").is_file()
