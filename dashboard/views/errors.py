@@ -134,7 +134,8 @@ def _examples(data: loaders.RunData, level: str) -> None:
     if examples.empty:
         st.success(f"No {true} {level} was predicted as {predicted}.")
         return
-    what = "songs (each shown by its most confidently wrong segment)" if level == "song" else "segments"
+    what = (f"songs (each shown by its segment that leans most towards {predicted})" if level == "song"
+            else "segments")
     st.markdown(f"**{len(examples)} {what}**, most confident first:")
     listing = examples[["track_id", "start", "end", "confidence", "predicted", "true"]]
     st.dataframe(listing, hide_index=True, key="wrong_list", column_config={
