@@ -26,3 +26,14 @@ def sine() -> tuple[np.ndarray, int]:
     sr = 22050
     t = np.arange(2 * sr) / sr
     return (0.5 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32), sr
+
+
+#: Three "genres" that tiny models separate easily: a tone frequency each (Hz).
+TONE_GENRES: dict[str, float] = {"blues": 220.0, "metal": 660.0, "pop": 1320.0}
+
+
+def noisy_tone(freq: float, *, seconds: float, rng: np.random.Generator, sr: int = 22050,
+               noise: float = 0.05) -> np.ndarray:
+    """A 0.3-amplitude sine plus Gaussian noise: float32 ``(seconds * sr,)``."""
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.3 * np.sin(2 * np.pi * freq * t) + noise * rng.standard_normal(t.size)).astype(np.float32)

@@ -17,9 +17,10 @@ from core.models import load_model
 from core.predict import predict_song
 from core.recommend import recommend, recommend_command
 from core.train import TrainSettings, train
+from conftest import TONE_GENRES, noisy_tone
 
 SR = 22050
-FREQS = {"blues": 220.0, "metal": 660.0, "pop": 1320.0}
+FREQS = TONE_GENRES
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +28,16 @@ def music(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small music folder: tagged FLAC and untagged WAV tones in nested folders, one bad file, one duplicate."""
     root = tmp_path_factory.mktemp("music")
     rng = np.random.default_rng(1)
-    t = np.arange(6 * SR) / SR
     for genre, freq in FREQS.items():
         folder = root / genre / "album"
         folder.mkdir(parents=True)
         for i in range(4):
-            wave = (0.3 * np.sin(2 * np.pi * freq * (1 + 0.02 * i) * t) + 0.03 * rng.standard_normal(t.size))
+            wave = noisy_tone(freq * (1 + 0.02 * i), seconds=6, rng=rng, noise=0.03)
             if i % 2:
-                sf.write(folder / f"{genre}_song_{i}.wav", wave.astype(np.float32), SR)
+                sf.write(folder / f"{genre}_song_{i}.wav", wave, SR)
             else:
                 path = folder / f"{genre}{i}.flac"
-                sf.write(path, wave.astype(np.float32), SR)
+                sf.write(path, wave, SR)
                 tags = FLAC(path)
                 tags["title"], tags["artist"], tags["genre"] = f"{genre.title()} Tune {i}", "Test Artist", genre
                 tags.save()

@@ -15,9 +15,10 @@ from core.models import load_model
 from core.predict import predict_song
 from core.runs import RUN_FILES, Run, list_runs, runs_table, seed_summary
 from core.train import TrainSettings, train, train_seeds
+from conftest import TONE_GENRES, noisy_tone
 
 SR = 22050
-CLASSES = {"blues": 220.0, "metal": 660.0, "pop": 1320.0}
+CLASSES = TONE_GENRES
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +26,11 @@ def tone_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder-per-genre tree: 3 genres × 6 songs of 7 s, each a genre-specific tone plus noise."""
     root = tmp_path_factory.mktemp("tones")
     rng = np.random.default_rng(0)
-    t = np.arange(7 * SR) / SR
     for genre, freq in CLASSES.items():
         (root / genre).mkdir()
         for i in range(6):
-            f = freq * (1 + 0.03 * rng.standard_normal())
-            wave = 0.3 * np.sin(2 * np.pi * f * t) + 0.05 * rng.standard_normal(t.size)
-            sf.write(root / genre / f"{genre}{i}.wav", wave.astype(np.float32), SR)
+            wave = noisy_tone(freq * (1 + 0.03 * rng.standard_normal()), seconds=7, rng=rng)
+            sf.write(root / genre / f"{genre}{i}.wav", wave, SR)
     return root
 
 
