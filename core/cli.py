@@ -256,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("predict", _cmd_predict, "Genre spectrum and timeline of audio files.")
     p.add_argument("files", nargs="+", type=_existing, metavar="FILE")
-    p.add_argument("--model", default="cnn-synth", help="run id, run folder or 'musicnn' (default cnn-synth)")
+    p.add_argument("--model", default="musicnn",
+                   help="run id, run folder or 'musicnn' (default: the pretrained tagger, which knows real music)")
     p.add_argument("--json", action="store_true")
 
     p = add("tags", _cmd_tags, "Top tags of the pretrained musicnn tagger, one per line.")

@@ -147,3 +147,18 @@ def test_predict_cli_json_and_evaluate_cli(cnn_run: Path, tmp_path: Path, capsys
     evaluation = Run(tmp_path / "eval")
     assert evaluation.info["evaluation_of"] == cnn_run.name and evaluation.metrics["song"]["n"] == 18
     assert (tmp_path / "eval" / "weights.safetensors").is_file()
+
+
+def test_transfer_run_on_musicnn_embeddings(tone_set: Path, tmp_path: Path, cache_dir: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pretrained musicnn + logistic-regression head: a run folder with head.npz that loads and predicts."""
+    monkeypatch.setenv("GENRE_LAB_CACHE", str(cache_dir))
+    path = train(_settings(tone_set, model="transfer", run_id="tr"), root=tmp_path, progress=False)
+    run = Run(path)
+    assert (path / "head.npz").is_file() and run.info["audio_config"]["sample_rate"] == 16000
+    # Three pure tones are trivially separable in musicnn's embedding space.
+    assert run.metrics["song"]["accuracy"] == 1.0
+    model = load_model(path, device="cpu")
+    song = run.predictions["path"].iloc[0]
+    spectrum = run.predictions[run.predictions["path"] == song][prob_columns(run.classes)].to_numpy().mean(0)
+    np.testing.assert_allclose(predict_song(song, model=model).spectrum, spectrum, atol=1e-5)
