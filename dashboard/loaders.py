@@ -29,7 +29,7 @@ from core.runs import Run, list_runs, runs_table
 RUNS_ENV = "GENRE_LAB_RUNS"
 CATALOGS_ENV = "GENRE_LAB_CATALOGS"
 #: The one command that makes a first run (synthetic data set, then a CNN on it).
-MAKE_A_RUN = "python -m core synth && python -m core train --model cnn --data data/synth --epochs 10"
+MAKE_A_RUN = "python -m core demo"
 
 
 def runs_root() -> Path:
