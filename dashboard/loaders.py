@@ -28,7 +28,7 @@ from core.runs import Run, list_runs, runs_table
 #: Environment variables naming another runs folder and another catalogs folder.
 RUNS_ENV = "GENRE_LAB_RUNS"
 CATALOGS_ENV = "GENRE_LAB_CATALOGS"
-#: The one command that makes a first run (synthetic data set, then a CNN on it).
+#: The one command that rebuilds the shipped runs (synthetic set, CNN, CRNN, KNN, transfer, demo catalog).
 MAKE_A_RUN = "python -m core demo"
 
 
