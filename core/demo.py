@@ -75,19 +75,19 @@ def build_demo(*, runs: bool = True, catalog: bool = True, workers: int | None =
     """Run the steps of the module docstring, skipping what exists."""
     from core.synth import generate_dataset
 
-    if runs:
+    group, group_settings, seeds = DEMO_SEED_GROUP
+    missing = [run_id for run_id in DEMO_RUNS if not (RUNS_DIR / run_id).exists()]
+    group_missing = not any((RUNS_DIR / f"{group}-s{seed}").exists() for seed in seeds)
+    if runs and (missing or group_missing):
         generate_dataset(SYNTH_DIR, workers=workers, progress=progress, **SYNTH)
-        for run_id, settings in DEMO_RUNS.items():
-            if (RUNS_DIR / run_id).exists():
-                print(f"{run_id}: exists, skipped")
-                continue
-            settings = replace(settings, data=str(SYNTH_DIR), run_id=run_id, workers=workers)
+        for run_id in missing:
             print(f"training {run_id} …")
-            train(settings, progress=progress)
-        group, settings, seeds = DEMO_SEED_GROUP
-        if not any((RUNS_DIR / f"{group}-s{seed}").exists() for seed in seeds):
-            train_seeds(replace(settings, data=str(SYNTH_DIR), run_id=group, group=group, workers=workers), seeds,
-                        progress=progress)
+            train(replace(DEMO_RUNS[run_id], data=str(SYNTH_DIR), run_id=run_id, workers=workers), progress=progress)
+        if group_missing:
+            train_seeds(replace(group_settings, data=str(SYNTH_DIR), run_id=group, group=group, workers=workers),
+                        seeds, progress=progress)
+    elif runs:
+        print("All shipped runs exist; delete a run folder under models/runs to retrain it.")
     if catalog:
         audio = CATALOGS_DIR / DEMO_CATALOG / "audio"
         write_catalog_audio(audio, progress=progress, **CATALOG_CLIPS)
