@@ -20,9 +20,9 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from core.cache import cached_waveform, warm_cache
+from core.data.cache import cached_waveform, warm_cache
 from core.config import REPO_ROOT, AudioConfig
-from core.datasets import load_source
+from core.data.sources import load_source
 
 
 def write_clips(folder: Path, *, count: int, seconds: float, rate: int = 44100) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Handcrafted-feature speed: the plain librosa recipe vs ``core.features.clip_features`` (one STFT), per clip.
+"""Handcrafted-feature speed: the plain librosa recipe vs ``core.audio.features.clip_features`` (one STFT), per clip.
 
 Run: ``python bench/bench_features.py [--repeats 3] [--data ../shared/data]``. Uses the real GTZAN clips in
 ``<data>/gtzan/audio`` when present, otherwise generated 30-second clips. For each clip it prints the best-of
@@ -9,18 +9,16 @@ Run: ``python bench/bench_features.py [--repeats 3] [--data ../shared/data]``. U
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.audio import load_audio  # noqa: E402
+from core.audio.decode import load_audio  # noqa: E402
 from core.config import REPO_ROOT  # noqa: E402
-from core.features import FEATURE_SAMPLE_RATE, clip_features, reference_clip_features  # noqa: E402
+from core.audio.features import FEATURE_SAMPLE_RATE, clip_features, reference_clip_features  # noqa: E402
 
 SR = FEATURE_SAMPLE_RATE
 

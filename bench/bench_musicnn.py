@@ -24,9 +24,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.audio import cut_segments, load_audio  # noqa: E402
+from core.audio.decode import cut_segments, load_audio  # noqa: E402
 from core.config import REPO_ROOT  # noqa: E402
 from core.pretrained.genre_map import genre_spectrum  # noqa: E402
 from core.pretrained.musicnn import (PATCH_FRAMES, SAMPLE_RATE, TAGGERS, MusicnnFrontend,  # noqa: E402

@@ -8,7 +8,6 @@ depend on the weights).
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,13 +17,12 @@ import soundfile as sf
 import soxr
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.audio import cut_segments  # noqa: E402
+from core.audio.decode import cut_segments  # noqa: E402
 from core.config import GENRES, AudioConfig  # noqa: E402
-from core.models import RUNS_DIR, TorchGenreModel, load_model  # noqa: E402
-from core.nets import build_net  # noqa: E402
-from core.predict import predict_song  # noqa: E402
+from core.models.base import RUNS_DIR, TorchGenreModel, load_model  # noqa: E402
+from core.models.nets import build_net  # noqa: E402
+from core.analysis.predict import predict_song  # noqa: E402
 
 
 def make_mp3(path: Path, seconds: float = 180.0, sr: int = 44100) -> Path:

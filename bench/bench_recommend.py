@@ -1,4 +1,4 @@
-"""Similar-song search at catalog scale: build time, memory, query latency and recall of ``core.index``.
+"""Similar-song search at catalog scale: build time, memory, query latency and recall of ``core.library.index``.
 
 For each embedding dimension and data kind, a synthetic catalog of ``--n`` tracks is indexed with
 ``EmbeddingIndex.build`` (IVF above the default 50k threshold), saved, loaded back, and measured:
@@ -34,7 +34,7 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
-from core.index import INDEX_FILE, EmbeddingIndex, available_cores
+from core.library.index import INDEX_FILE, EmbeddingIndex, available_cores
 
 N_GENRES, N_ARTISTS, SPREAD = 10, 20_000, 0.6
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import resource
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -33,7 +32,6 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import GENRES  # noqa: E402
 from core.synth import ARTISTS_PER_GENRE, generate_dataset, render_clip  # noqa: E402

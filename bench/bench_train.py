@@ -20,12 +20,11 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from core.config import GENRES, AudioConfig  # noqa: E402
-from core.models import TorchGenreModel  # noqa: E402
-from core.nets import NETS, build_net  # noqa: E402
-from core.predict import predict_waveform  # noqa: E402
+from core.models.base import TorchGenreModel  # noqa: E402
+from core.models.nets import NETS, build_net  # noqa: E402
+from core.analysis.predict import predict_waveform  # noqa: E402
 
 
 def train_throughput(kind: str, *, batches: int, cfg: AudioConfig) -> float:
@@ -47,7 +46,7 @@ def train_throughput(kind: str, *, batches: int, cfg: AudioConfig) -> float:
 
 
 def eval_throughput(kind: str, *, songs: int, cfg: AudioConfig) -> float:
-    """30-s songs per second through :func:`core.predict.predict_waveform`."""
+    """30-s songs per second through :func:`core.analysis.predict.predict_waveform`."""
     net = build_net(kind, cfg=cfg, n_classes=len(GENRES)).eval()
     model = TorchGenreModel(kind=kind, classes=GENRES, cfg=cfg, net=net, device=torch.device("cpu"))
     song = (0.1 * np.random.default_rng(0).standard_normal(30 * cfg.sample_rate)).astype(np.float32)

@@ -1,7 +1,7 @@
-"""``python -m core``: see :mod:`core.cli`."""
+"""``python -m core``: see :mod:`core.cli.main`."""
 
 import sys
 
-from core.cli import main
+from core.cli.main import main
 
 sys.exit(main())

@@ -6,14 +6,7 @@ computation is a call into ``core`` (through the cached loaders in ``dashboard/l
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
+import streamlit as st
 
 st.set_page_config(page_title="Genre Lab", page_icon=":material/graphic_eq:", layout="wide")
 

@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.audio import load_audio
+from core.audio.decode import load_audio
 from core.config import AudioConfig, from_repo
-from core.evaluate import misclassified, prob_columns, segment_confusion, song_table
-from core.models import PRETRAINED_NAME, RUNS_DIR, GenreModel, load_model
-from core.predict import SongPrediction, predict_song
-from core.runs import Run, list_runs, runs_table
+from core.analysis.evaluate import misclassified, prob_columns, segment_confusion, song_table
+from core.models.base import PRETRAINED_NAME, RUNS_DIR, GenreModel, load_model
+from core.analysis.predict import SongPrediction, predict_song
+from core.runs.folder import Run, list_runs, runs_table
 
 #: Environment variables naming another runs folder and another catalogs folder.
 RUNS_ENV = "GENRE_LAB_RUNS"
@@ -50,7 +50,7 @@ def pretrained_available() -> bool:
 
 @st.cache_data(ttl=30, show_spinner=False)
 def run_catalogue(root: str) -> pd.DataFrame:
-    """One row per completed run under ``root`` (see :meth:`core.runs.Run.summary`), newest first, plus ``path``."""
+    """One row per completed run under ``root`` (see :meth:`core.runs.folder.Run.summary`), newest first, plus ``path``."""
     runs = list_runs(Path(root))
     table = runs_table(runs)
     if runs:
@@ -108,7 +108,7 @@ def load_run(path: str) -> RunData:
 
 @st.cache_resource(max_entries=6, show_spinner=False)
 def model(ref: str) -> GenreModel:
-    """A loaded model (run folder path or :data:`core.models.PRETRAINED_NAME`), kept for the server's life."""
+    """A loaded model (run folder path or :data:`core.models.base.PRETRAINED_NAME`), kept for the server's life."""
     return load_model(ref)
 
 
@@ -122,7 +122,7 @@ class Upload:
 
     @classmethod
     def of(cls, data: bytes, name: str) -> "Upload":
-        """Wrap bytes; the digest is the same as :func:`core.catalog.content_hash` gives the file."""
+        """Wrap bytes; the digest is the same as :func:`core.library.catalog.content_hash` gives the file."""
         return cls(data=data, name=name, digest=hashlib.blake2b(data, digest_size=16).hexdigest())
 
 
@@ -131,10 +131,10 @@ _BY_DIGEST = {Upload: lambda upload: upload.digest}
 
 @st.cache_data(max_entries=8, show_spinner=False, hash_funcs=_BY_DIGEST)
 def analyse(upload: Upload, ref: str) -> SongPrediction:
-    """:func:`core.predict.predict_song` of one upload with model ``ref``.
+    """:func:`core.analysis.predict.predict_song` of one upload with model ``ref``.
 
     Raises:
-        core.audio.AudioError: the bytes are not audio that can be analysed.
+        core.audio.decode.AudioError: the bytes are not audio that can be analysed.
     """
     return predict_song(upload.data, model=model(ref))
 
@@ -164,7 +164,7 @@ def file_segment(path: str, start: float, end: float, sample_rate: int) -> np.nd
     """Samples ``(n,)`` between ``start`` and ``end`` seconds of the audio file ``path`` at ``sample_rate``.
 
     Raises:
-        core.audio.AudioError: the file is missing or cannot be decoded.
+        core.audio.decode.AudioError: the file is missing or cannot be decoded.
     """
     samples = load_audio(audio_path(path), sample_rate=sample_rate, max_seconds=end).samples
     return samples[int(round(start * sample_rate)) : int(round(end * sample_rate))]
@@ -173,15 +173,15 @@ def file_segment(path: str, start: float, end: float, sample_rate: int) -> np.nd
 @st.cache_data(max_entries=64, show_spinner=False)
 def spectrogram(samples: np.ndarray, cfg_json: str) -> np.ndarray:
     """dB mel spectrogram ``(n_mels, frames)`` of ``samples`` with the :class:`AudioConfig` given as JSON."""
-    from core.saliency import mel_spectrogram
+    from core.analysis.saliency import mel_spectrogram
 
     return mel_spectrogram(samples, cfg=AudioConfig.from_json(cfg_json))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def saliency(ref: str, samples: np.ndarray, target: int, method: str):
-    """:func:`core.saliency.grad_cam` or :func:`core.saliency.occlusion` of one segment of a CNN/CRNN run."""
-    from core.saliency import grad_cam, occlusion
+    """:func:`core.analysis.saliency.grad_cam` or :func:`core.analysis.saliency.occlusion` of one segment of a CNN/CRNN run."""
+    from core.analysis.saliency import grad_cam, occlusion
 
     net = model(ref).net
     return grad_cam(net, samples, target=target) if method == "grad-cam" else occlusion(net, samples, target=target)
@@ -189,7 +189,7 @@ def saliency(ref: str, samples: np.ndarray, target: int, method: str):
 
 def catalogs_root() -> Path:
     """The folder the dashboard reads song catalogs from (``$GENRE_LAB_CATALOGS`` or ``data/catalogs``)."""
-    from core.catalog import CATALOGS_DIR
+    from core.library.catalog import CATALOGS_DIR
 
     env = os.environ.get(CATALOGS_ENV)
     return Path(env) if env else CATALOGS_DIR
@@ -197,15 +197,15 @@ def catalogs_root() -> Path:
 
 def catalogs() -> list[str]:
     """Names of the built catalogs."""
-    from core.catalog import list_catalogs
+    from core.library.catalog import list_catalogs
 
     return list_catalogs(catalogs_root())
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def catalog(folder: str, stamp: float):
-    """The :class:`core.catalog.Catalog` in ``folder`` (``stamp``: its ``catalog.json`` mtime, so a rebuild shows)."""
-    from core.catalog import Catalog
+    """The :class:`core.library.catalog.Catalog` in ``folder`` (``stamp``: its ``catalog.json`` mtime, so a rebuild shows)."""
+    from core.library.catalog import Catalog
 
     return Catalog.load(folder)
 
@@ -218,9 +218,9 @@ def load_catalog(name: str):
 
 @st.cache_data(max_entries=16, show_spinner=False, hash_funcs=_BY_DIGEST)
 def recommendations(upload: Upload, catalog_name: str, k: int, same_genre: bool) -> pd.DataFrame:
-    """:func:`core.recommend.recommend` for an upload, analysed with the catalog's own model (the upload itself
+    """:func:`core.library.recommend.recommend` for an upload, analysed with the catalog's own model (the upload itself
     and its exact duplicates are excluded)."""
-    from core.recommend import recommend
+    from core.library.recommend import recommend
 
     cat = load_catalog(catalog_name)
     query = analyse(upload, str(cat.info["model"]))
@@ -229,12 +229,12 @@ def recommendations(upload: Upload, catalog_name: str, k: int, same_genre: bool)
 
 @st.cache_data(max_entries=3, show_spinner=False, hash_funcs=_BY_DIGEST)
 def tagged_copy(upload: Upload, genres: tuple[str, ...]) -> bytes:
-    """The upload's bytes with ``genres`` written into its genre tag (:func:`core.tagging.write_genres`).
+    """The upload's bytes with ``genres`` written into its genre tag (:func:`core.library.tags.write_genres`).
 
     Raises:
-        core.tagging.TagError: the format cannot carry a genre tag.
+        core.library.tags.TagError: the format cannot carry a genre tag.
     """
-    from core.tagging import write_genres
+    from core.library.tags import write_genres
 
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / Path(upload.name).name

@@ -24,8 +24,8 @@ import soundfile as sf
 import torch
 
 from core.config import REPO_ROOT
-from core.evaluate import segment_confusion
-from core.runs import Run, list_runs
+from core.analysis.evaluate import segment_confusion
+from core.runs.folder import Run, list_runs
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core import audio, cache
-from core.cache import cache_command, cache_root, cached_waveform, warm_cache
+from core.audio import decode as audio
+from core.data import cache
+from core.data.cache import cache_command, cache_root, cached_waveform, warm_cache
 
 SR = 16000
 

@@ -12,11 +12,11 @@ import pytest
 import soundfile as sf
 from mutagen.flac import FLAC
 
-from core.catalog import Catalog, build_catalog, content_hash
-from core.models import load_model
-from core.predict import predict_song
-from core.recommend import recommend, recommend_command
-from core.train import TrainSettings, train
+from core.library.catalog import Catalog, build_catalog, content_hash
+from core.models.base import load_model
+from core.analysis.predict import predict_song
+from core.library.recommend import recommend, recommend_command
+from core.training.train import TrainSettings, train
 from conftest import TONE_GENRES, noisy_tone
 
 SR = 22050

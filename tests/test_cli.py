@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from core.cli import build_parser, main
+from core.cli.main import build_parser, main
 from core.config import REPO_ROOT
 
 

@@ -1,6 +1,6 @@
 """Every dashboard page under Streamlit's AppTest, against tiny real runs trained in a fixture (~4 s, once).
 
-The runs are trained by ``core.train.train`` on a folder-per-genre set of generated tone and noise clips;
+The runs are trained by ``core.training.train.train`` on a folder-per-genre set of generated tone and noise clips;
 ``$GENRE_LAB_RUNS`` points the dashboard at them and ``$GENRE_LAB_CACHE`` keeps the waveform cache out of the repo.
 """
 
@@ -21,10 +21,10 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from core.config import REPO_ROOT
-from core.evaluate import segment_confusion
-from core.models import load_model
-from core.predict import predict_song
-from core.runs import Run
+from core.analysis.evaluate import segment_confusion
+from core.models.base import load_model
+from core.analysis.predict import predict_song
+from core.runs.folder import Run
 
 HOME = str(REPO_ROOT / "dashboard" / "Home.py")
 SR = 22050
@@ -47,8 +47,8 @@ def tone_clip(genre: str, index: int, *, seconds: float = 6.0, seed: int = 0) ->
 def build_tiny_runs(folder: Path) -> Path:
     """Train two CNN seeds (one run group) on 3 genres x 6 generated clips and build a song catalog of those clips
     with the first run (``folder/catalogs/tiny``); returns the runs folder."""
-    from core.catalog import build_catalog
-    from core.train import TrainSettings, train
+    from core.library.catalog import build_catalog
+    from core.training.train import TrainSettings, train
 
     data, runs = folder / "data", folder / "runs"
     for genre in GENRES3:
@@ -181,9 +181,9 @@ def test_real_stereo_mp3_is_analysed(app: AppTest, runs_dir: Path, shared_data: 
 
 
 def test_recommendations_and_tagged_download(app: AppTest, runs_dir: Path, tmp_path: Path) -> None:
-    from core.catalog import Catalog
-    from core.recommend import recommend
-    from core.tagging import read_genres
+    from core.library.catalog import Catalog
+    from core.library.recommend import recommend
+    from core.library.tags import read_genres
     from dashboard.loaders import Upload, tagged_copy
 
     run = str(runs_dir / "tiny-cnn-s0")

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from core.config import GENRES
-from core.datasets import (
+from core.data.sources import (
     MANIFEST_COLUMNS,
     load_csv_manifest,
     load_features_csv,

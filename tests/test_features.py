@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from core.features import (
+from core.audio.features import (
     FEATURE_COLUMNS, MIN_SECONDS, FeatureError, clip_features, features_command, features_table, label_from_path,
     reference_clip_features, segment_features,
 )
@@ -41,7 +41,7 @@ def public_table(shared_data: Path) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def real_clip_features(shared_data: Path) -> dict[str, np.ndarray]:
     """Fast features of each real clip, computed once for the module."""
-    from core.audio import load_audio
+    from core.audio.decode import load_audio
 
     clips = sorted((shared_data / "gtzan" / "audio").glob("*.wav"))
     assert clips, "no real GTZAN clips"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from core.config import AudioConfig
-from core.frontend import MelFrontend, SpecAugment
+from core.audio.frontend import MelFrontend, SpecAugment
 
 CFG = AudioConfig()
 

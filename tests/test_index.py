@@ -9,7 +9,7 @@ import faiss
 import numpy as np
 import pytest
 
-from core.index import EmbeddingIndex, available_cores
+from core.library.index import EmbeddingIndex, available_cores
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from core.config import GENRES, AudioConfig
-from core.models import KNNGenreModel, TorchGenreModel
-from core.nets import NETS, build_net
-from core.predict import AMBIGUITY_MARGIN, predict_waveform, summarise
+from core.models.base import KNNGenreModel, TorchGenreModel
+from core.models.nets import NETS, build_net
+from core.analysis.predict import AMBIGUITY_MARGIN, predict_waveform, summarise
 
 CFG = AudioConfig()
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from core.audio import cut_segments, load_audio
+from core.audio.decode import cut_segments, load_audio
 from core.config import GENRES
 from core.pretrained import tfcheckpoint as tfc
 from core.pretrained.genre_map import GENRE_TAGS, genre_spectrum

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.runs import list_runs, staged_run
+from core.runs.folder import list_runs, staged_run
 
 
 def test_interrupted_run_leaves_nothing(tmp_path: Path) -> None:

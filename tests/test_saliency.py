@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from core.config import AudioConfig
-from core.nets import build_net
-from core.saliency import (class_probabilities, grad_cam, mel_spectrogram, network_spectrogram, occlude, occlusion,
+from core.models.nets import build_net
+from core.analysis.saliency import (class_probabilities, grad_cam, mel_spectrogram, network_spectrogram, occlude, occlusion,
                            salient_regions)
 
 CFG = AudioConfig(n_mels=64, segment_seconds=1.5)

@@ -1,4 +1,4 @@
-"""core.tagging: genres written into real files of every format, read back, audio untouched, failures safe.
+"""core.library.tags: genres written into real files of every format, read back, audio untouched, failures safe.
 
 Every file is made here: soundfile (libsndfile 1.2) encodes WAV, AIFF, FLAC, OGG Vorbis, Opus and MP3; PyAV
 (its wheel bundles ffmpeg) encodes AAC in an M4A, and the M4A cases skip where PyAV is not installed.
@@ -33,8 +33,8 @@ from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
-import core.tagging as tagging
-from core.tagging import TagError, iter_audio_files, plan_genres, read_genres, tag_files, write_genres
+import core.library.tags as tagging
+from core.library.tags import TagError, iter_audio_files, plan_genres, read_genres, tag_files, write_genres
 
 FORMATS = ("wav", "aiff", "flac", "ogg", "opus", "mp3", "m4a")
 MODES = ("replace", "append", "keep")
@@ -110,7 +110,7 @@ def _seed(path: Path, fmt: str) -> None:
 
 
 def _raw_genres_and_title(path: Path, fmt: str) -> tuple[list[str], list[str]]:
-    """Genres and title as mutagen lists them, read independently of core.tagging."""
+    """Genres and title as mutagen lists them, read independently of core.library.tags."""
     audio = _MUTAGEN_TYPE[fmt](path)
     tags = audio.tags
     if fmt in ("wav", "aiff", "mp3"):

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from core.evaluate import prob_columns
-from core.models import load_model
-from core.predict import predict_song
-from core.runs import RUN_FILES, Run, list_runs, runs_table, seed_summary
-from core.train import TrainSettings, train, train_seeds
+from core.analysis.evaluate import prob_columns
+from core.models.base import load_model
+from core.analysis.predict import predict_song
+from core.runs.folder import RUN_FILES, Run, list_runs, runs_table, seed_summary
+from core.training.train import TrainSettings, train, train_seeds
 from conftest import TONE_GENRES, noisy_tone
 
 SR = 22050
@@ -134,7 +134,7 @@ def test_gtzan_features_knn_random_vs_filtered_split(shared_data: Path, tmp_path
 
 def test_predict_cli_json_and_evaluate_cli(cnn_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
                                           tone_set: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.cli import main
+    from core.cli.main import main
 
     monkeypatch.setenv("GENRE_LAB_CACHE", str(cache_dir))
     song = tone_set / "metal" / "metal0.wav"

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from core.audio import load_audio
+from core.audio.decode import load_audio
 from core.config import GENRES, REPO_ROOT, AudioConfig
 from core.pretrained.genre_map import genre_spectrum
 
@@ -374,7 +374,7 @@ def taggram(samples: np.ndarray, *, model: str = "mtt", device: str | None = Non
 
 def top_tags(path: str | Path, *, model: str = "mtt", top: int = 10) -> list[str]:
     """The ``top`` most likely tags of a recording: mean of the taggram over 3-second patches (musicnn's
-    ``top_tags``), most likely first. ``path`` is any file :func:`core.audio.load_audio` decodes."""
+    ``top_tags``), most likely first. ``path`` is any file :func:`core.audio.decode.load_audio` decodes."""
     samples = load_audio(path, sample_rate=SAMPLE_RATE).samples
     probs, _ = taggram(samples, model=model)
     order = np.argsort(-probs.mean(axis=0), kind="stable")[:top]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.audio import AudioError
+from core.audio.decode import AudioError
 from core.config import AUDIO_EXTENSIONS
-from core.predict import AMBIGUITY_MARGIN, SongPrediction
+from core.analysis.predict import AMBIGUITY_MARGIN, SongPrediction
 from dashboard import charts, loaders
 from dashboard.state import keep, remember
 
@@ -132,7 +132,7 @@ def _tag_download(pred: SongPrediction, upload: loaders.Upload) -> None:
     genres = tuple(g for g, _ in pred.top(2 if pred.ambiguous else 1))
     try:
         tagged = loaders.tagged_copy(upload, genres)
-    except ValueError as error:  # core.tagging.TagError is a ValueError with a sentence
+    except ValueError as error:  # core.library.tags.TagError is a ValueError with a sentence
         st.warning(f"This file cannot carry a genre tag: {error}")
         return
     st.download_button(f"Download {upload.name} tagged “{'; '.join(genres)}”", data=tagged, file_name=upload.name,

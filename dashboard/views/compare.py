@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.runs import seed_summary
+from core.runs.folder import seed_summary
 from dashboard import charts, loaders
 from dashboard.state import keep, remember
 

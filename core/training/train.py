@@ -29,12 +29,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from core.audio import cut_segments, random_crop
+from core.audio.decode import cut_segments, random_crop
 from core.config import AudioConfig, repo_relative
-from core.evaluate import compute_metrics, predict_tracks, segment_rows
-from core.models import RUNS_DIR, KNNGenreModel, TorchGenreModel, default_device
-from core.nets import build_net
-from core.runs import staged_run
+from core.analysis.evaluate import compute_metrics, predict_tracks, segment_rows
+from core.models.base import RUNS_DIR, KNNGenreModel, TorchGenreModel, default_device
+from core.models.nets import build_net
+from core.runs.folder import staged_run
 
 
 @dataclass
@@ -94,7 +94,7 @@ def prepare_manifest(settings: TrainSettings, manifest: pd.DataFrame | None = No
     by genre and grouped by artist when known, else by track), ``column``, or ``files:DIR`` (split lists such as
     the GTZAN fault-filtered ones; unlisted tracks are dropped).
     """
-    from core.datasets import load_source, read_split_files, split_manifest
+    from core.data.sources import load_source, read_split_files, split_manifest
 
     manifest = load_source(settings.data) if manifest is None else manifest
     info: dict[str, object]
@@ -129,14 +129,14 @@ def is_features_table(data: str) -> bool:
 
 def waveform_loader(cfg: AudioConfig) -> Callable[[str], np.ndarray]:
     """``path -> samples (n,)`` at ``cfg.sample_rate`` from the on-disk cache."""
-    from core.cache import cached_waveform
+    from core.data.cache import cached_waveform
 
     return lambda path: cached_waveform(path, sample_rate=cfg.sample_rate, max_seconds=cfg.max_seconds)
 
 
 def warm_audio(manifest: pd.DataFrame, cfg: AudioConfig, settings: TrainSettings, progress: bool) -> None:
     """Decode every track into the cache (parallel, resumable); a file that fails stops training with its name."""
-    from core.cache import warm_cache
+    from core.data.cache import warm_cache
 
     report = warm_cache(list(manifest["path"]), sample_rate=cfg.sample_rate, max_seconds=cfg.max_seconds,
                         workers=settings.workers, progress=progress)
@@ -249,7 +249,7 @@ def train_knn(settings: TrainSettings, manifest: pd.DataFrame, *, cfg: AudioConf
 
     KNN has no early stopping, so it fits on the ``train`` and ``valid`` songs together; ``test`` stays unseen.
     """
-    from core.features import FEATURE_COLUMNS, features_table
+    from core.audio.features import FEATURE_COLUMNS, features_table
 
     fit_on = manifest[manifest["split"].isin(["train", "valid"])]
     table = features_table([Path(p) for p in fit_on["path"]], labels=list(fit_on["label"]),
@@ -272,7 +272,7 @@ def fit_knn(features: np.ndarray, labels: pd.Series, *, k: int, cfg: AudioConfig
 def train_knn_on_table(settings: TrainSettings, *, root: Path = RUNS_DIR) -> Path:
     """KNN on a public GTZAN feature CSV (no audio): fit on train+valid rows, evaluate the test rows, write a run."""
     from core.config import GENRES
-    from core.datasets import load_features_csv
+    from core.data.sources import load_features_csv
 
     if settings.model != "knn":
         raise ValueError("A feature table has no audio: only --model knn can train on it.")
@@ -326,7 +326,7 @@ def train(settings: TrainSettings, *, cfg: AudioConfig | None = None, root: Path
         cfg = cfg or AudioConfig(segment_seconds=30.0)
     cfg = cfg or AudioConfig()
     if settings.model == "transfer":
-        from core.transfer import train_transfer
+        from core.models.transfer import train_transfer
 
         model, history = train_transfer(settings, manifest, classes=classes, progress=progress), pd.DataFrame()
         cfg = model.cfg
@@ -347,7 +347,7 @@ def train(settings: TrainSettings, *, cfg: AudioConfig | None = None, root: Path
 
 def write_run(*, model, settings: TrainSettings, manifest: pd.DataFrame, split_info: dict[str, object],
               history: pd.DataFrame, predictions: pd.DataFrame, root: Path, durations: dict[str, float]) -> Path:
-    """Write a complete run folder atomically (see :mod:`core.runs`)."""
+    """Write a complete run folder atomically (see :mod:`core.runs.folder`)."""
     metrics, confusion = compute_metrics(predictions, model.classes)
     name = dataset_name(settings.data)
     run_id = _run_id(settings, name)

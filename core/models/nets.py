@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from core.config import AudioConfig
-from core.frontend import MelFrontend, SpecAugment
+from core.audio.frontend import MelFrontend, SpecAugment
 
 
 def _conv_stack(channels: Sequence[int], dropout: float) -> nn.Sequential:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from core import audio
+from core.audio import decode as audio
 from core.config import REPO_ROOT
 
 CACHE_ENV = "GENRE_LAB_CACHE"
@@ -93,7 +93,7 @@ def _save(entry: Path, samples: np.ndarray) -> None:
 
 def _ensure(path: str | Path, *, sample_rate: int, max_seconds: float | None,
             root: Path) -> tuple[Path, np.ndarray | None]:
-    """``(entry, samples)``: an existing entry and None, or a fresh decode (:func:`core.audio.load_audio`)
+    """``(entry, samples)``: an existing entry and None, or a fresh decode (:func:`core.audio.decode.load_audio`)
     just stored at ``entry`` and its samples."""
     digest = content_hash(path)
     found = _lookup(root, digest, sample_rate=sample_rate, max_seconds=max_seconds)
@@ -117,7 +117,7 @@ def cached_waveform(path: str | Path, *, sample_rate: int, max_seconds: float | 
         cache_dir: Cache folder (default: see :func:`cache_root`).
 
     Raises:
-        core.audio.AudioError: the file cannot be decoded (nothing is cached for it).
+        core.audio.decode.AudioError: the file cannot be decoded (nothing is cached for it).
     """
     entry, samples = _ensure(path, sample_rate=sample_rate, max_seconds=max_seconds, root=cache_root(cache_dir))
     return samples if samples is not None else np.load(entry, allow_pickle=False)
@@ -210,7 +210,7 @@ def cache_command(*, source: str, workers: int | None, sample_rate: int,
     """``python -m core cache SOURCE [--workers N]``: decode every audio file of a source into the cache.
 
     Args:
-        source: Any :func:`core.datasets.load_source` spec.
+        source: Any :func:`core.data.sources.load_source` spec.
         workers: Processes (None: all cores).
         sample_rate: Output rate in Hz (the run's ``AudioConfig.sample_rate``).
         max_seconds: Decode limit per file (None: whole files, which also serve any larger limit).
@@ -219,7 +219,7 @@ def cache_command(*, source: str, workers: int | None, sample_rate: int,
         0 when every file is cached, 1 when some could not be read (they are listed), 2 when the source
         cannot be read.
     """
-    from core.datasets import load_source
+    from core.data.sources import load_source
 
     try:
         manifest = load_source(source)

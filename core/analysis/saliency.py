@@ -1,7 +1,7 @@
 """Where in a spectrogram a CNN/CRNN looks: Grad-CAM and occlusion, plus the spectrogram of a waveform.
 
 Both methods work on the network's own dB mel spectrogram ``(n_mels, frames)`` of one segment (the front-end of
-:mod:`core.frontend`, so the picture is exactly what the network saw) and return a map of the same shape in
+:mod:`core.audio.frontend`, so the picture is exactly what the network saw) and return a map of the same shape in
 [0, 1], 1 = most important for the target class.
 
 - :func:`grad_cam` (Selvaraju et al., 2017): the last convolutional maps (``net.body``) weighted by the spatially
@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from core.config import AudioConfig
-from core.frontend import MelFrontend
-from core.nets import GenreNet
+from core.audio.frontend import MelFrontend
+from core.models.nets import GenreNet
 
 #: A rectangle of a spectrogram: ``(mel_slice, frame_slice)``.
 Region = tuple[slice, slice]

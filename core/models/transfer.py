@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from core.audio import cut_segments
+from core.audio.decode import cut_segments
 from core.config import AudioConfig
 
 
@@ -51,7 +51,7 @@ class TransferGenreModel:
 
 
 def _segment_embeddings(backbone, paths: list[str], labels: list[str], progress: bool) -> tuple[np.ndarray, list[str]]:
-    from core.cache import cached_waveform
+    from core.data.cache import cached_waveform
 
     cfg = backbone.cfg
     feats, ys = [], []
@@ -66,8 +66,8 @@ def _segment_embeddings(backbone, paths: list[str], labels: list[str], progress:
 
 def train_transfer(settings, manifest: pd.DataFrame, *, classes: tuple[str, ...],
                    progress: bool = True) -> TransferGenreModel:
-    """Fit the head on the training split's segment embeddings (``settings`` is a :class:`core.train.TrainSettings`)."""
-    from core.cache import warm_cache
+    """Fit the head on the training split's segment embeddings (``settings`` is a :class:`core.training.train.TrainSettings`)."""
+    from core.data.cache import warm_cache
     from core.pretrained.musicnn import load_musicnn_genre_model
 
     backbone = load_musicnn_genre_model(device=settings.device)

@@ -30,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.config import from_repo
-from core.models import RUNS_DIR
+from core.models.base import RUNS_DIR
 
 RUN_FILES = ("run.json", "history.csv", "metrics.json", "confusion.csv", "predictions.parquet")
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from core.audio import AudioError
+from core.audio.decode import AudioError
 
 
 class CliError(Exception):
@@ -48,21 +48,21 @@ def _cmd_synth(a: argparse.Namespace) -> int:
 
 
 def _cmd_features(a: argparse.Namespace) -> int:
-    from core.features import features_command
+    from core.audio.features import features_command
 
     return features_command(inputs=a.inputs, out=a.out, segment_seconds=3.0 if a.segments else None,
                             workers=a.workers)
 
 
 def _cmd_cache(a: argparse.Namespace) -> int:
-    from core.cache import cache_command
+    from core.data.cache import cache_command
     from core.config import AudioConfig
 
     return cache_command(source=a.source, workers=a.workers, sample_rate=AudioConfig().sample_rate)
 
 
 def _settings(a: argparse.Namespace):
-    from core.train import TrainSettings
+    from core.training.train import TrainSettings
 
     return TrainSettings(model=a.model, data=a.data, split=a.split, valid=a.valid, test=a.test, epochs=a.epochs,
                          lr=a.lr, batch_size=a.batch_size, weight_decay=a.weight_decay, optimizer=a.optimizer,
@@ -72,8 +72,8 @@ def _settings(a: argparse.Namespace):
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    from core.runs import Run, runs_table, seed_summary
-    from core.train import train, train_seeds
+    from core.runs.folder import Run, runs_table, seed_summary
+    from core.training.train import train, train_seeds
 
     settings = _settings(a)
     paths = train_seeds(settings, a.seeds) if a.seeds else [train(settings)]
@@ -88,7 +88,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> int:
-    from core.evaluate_run import evaluate_run
+    from core.runs.evaluate import evaluate_run
 
     folder = evaluate_run(a.run, data=a.data, split=a.split, out=a.out)
     print(f"Evaluation written to {folder}")
@@ -96,7 +96,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def _cmd_runs(a: argparse.Namespace) -> int:
-    from core.runs import list_runs, runs_table
+    from core.runs.folder import list_runs, runs_table
 
     table = runs_table(list_runs())
     if a.json:
@@ -109,8 +109,8 @@ def _cmd_runs(a: argparse.Namespace) -> int:
 
 
 def _cmd_predict(a: argparse.Namespace) -> int:
-    from core.models import load_model
-    from core.predict import predict_song
+    from core.models.base import load_model
+    from core.analysis.predict import predict_song
 
     model = load_model(a.model)
     results = {}
@@ -150,23 +150,23 @@ def _cmd_tags(a: argparse.Namespace) -> int:
 
 
 def _cmd_catalog(a: argparse.Namespace) -> int:
-    from core.catalog import build_catalog
+    from core.library.catalog import build_catalog
 
     build_catalog(a.folder, name=a.name, model=a.model, workers=a.workers)
     return 0
 
 
 def _cmd_recommend(a: argparse.Namespace) -> int:
-    from core.recommend import recommend_command
+    from core.library.recommend import recommend_command
 
     return recommend_command(file=a.file, catalog=a.catalog, k=a.k, same_genre=a.same_genre, as_json=a.json,
                              model=a.model)
 
 
 def _cmd_tag(a: argparse.Namespace) -> int:
-    from core.models import load_model
-    from core.predict import predict_song
-    from core.tagging import tag_files
+    from core.models.base import load_model
+    from core.analysis.predict import predict_song
+    from core.library.tags import tag_files
 
     model = load_model(a.model)
 
@@ -179,7 +179,7 @@ def _cmd_tag(a: argparse.Namespace) -> int:
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:
-    from core.demo import build_demo
+    from core.training.demo import build_demo
 
     build_demo(runs=not a.skip_runs, catalog=not a.skip_catalog, workers=a.workers)
     return 0

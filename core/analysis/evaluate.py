@@ -1,6 +1,6 @@
 """Evaluation: segment- and song-level metrics, the confusion matrix, and the misclassified examples.
 
-Segments are evenly spaced and predicted with :func:`core.predict.predict_waveform` (the same path as the app);
+Segments are evenly spaced and predicted with :func:`core.analysis.predict.predict_waveform` (the same path as the app);
 a song's probabilities are the mean of its segments'. Metrics use scikit-learn.
 """
 
@@ -14,8 +14,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 from tqdm import tqdm
 
 from core.config import repo_relative
-from core.models import GenreModel
-from core.predict import predict_waveform
+from core.models.base import GenreModel
+from core.analysis.predict import predict_waveform
 
 
 def prob_columns(classes: Sequence[str]) -> list[str]:

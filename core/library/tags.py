@@ -334,7 +334,7 @@ def _tag_one(path: Path, predict: Callable[[Path], list[str]], *, write: bool, m
     try:
         old = read_genres(path)  # fails fast on unsupported files, before the costly prediction
         return write_genres(path, predict(path), mode=mode, dry_run=not write)
-    except ValueError as exc:  # TagError, core.audio.AudioError: already a sentence for the user
+    except ValueError as exc:  # TagError, core.audio.decode.AudioError: already a sentence for the user
         message = str(exc)
     except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
         message = f"{type(exc).__name__}: {exc}"

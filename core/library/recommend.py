@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.catalog import Catalog, content_hash
-from core.predict import SongPrediction
+from core.library.catalog import Catalog, content_hash
+from core.analysis.predict import SongPrediction
 
 
 def _reason(query: SongPrediction, row: pd.Series, similarity: float) -> str:
@@ -66,8 +66,8 @@ def recommend(query: SongPrediction, *, catalog: Catalog, k: int = 10, same_genr
 def recommend_command(*, file: Path, catalog: str, k: int, same_genre: bool, as_json: bool,
                       model: str | None) -> int:
     """``python -m core recommend``: print (or emit JSON of) the most similar catalog songs."""
-    from core.models import load_model
-    from core.predict import predict_song
+    from core.models.base import load_model
+    from core.analysis.predict import predict_song
 
     cat = Catalog.load(catalog)
     if model and model != cat.info["model"]:

@@ -3,7 +3,7 @@
 A :class:`GenreModel` has ``kind``, ``classes``, ``cfg`` (the :class:`AudioConfig` its audio must follow: sample
 rate and segment length) and ``predict_segments(segments) -> (probabilities, embeddings)``. Kinds:
 
-- ``cnn``, ``crnn``: networks from :mod:`core.nets`, weights in ``weights.safetensors``;
+- ``cnn``, ``crnn``: networks from :mod:`core.models.nets`, weights in ``weights.safetensors``;
 - ``knn``: StandardScaler + k-nearest neighbours on the 57 handcrafted features, arrays in ``knn.npz``;
 - ``musicnn``: the pretrained tagger (:mod:`core.pretrained`), its tags mapped to genres;
 - ``transfer``: a logistic-regression head on musicnn embeddings, arrays in ``head.npz``.
@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file
 
 from core.config import REPO_ROOT, AudioConfig
-from core.nets import GenreNet, build_net
+from core.models.nets import GenreNet, build_net
 
 RUNS_DIR: Path = REPO_ROOT / "models" / "runs"
 #: Name that selects the pretrained tagger wherever a run is expected.
@@ -101,7 +101,7 @@ class KNNGenreModel:
         return probs, scaled.astype(np.float32)
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from core.features import clip_features
+        from core.audio.features import clip_features
 
         feats = np.stack([clip_features(s, sample_rate=self.cfg.sample_rate) for s in segments])
         return self.predict_features(feats)
@@ -146,7 +146,7 @@ def load_model(ref: str | Path, *, device: str | torch.device | None = None) -> 
                                  train_features=z["train_features"], train_labels=z["train_labels"],
                                  k=int(z["k"]), weights=str(z["weights"]))
     if kind == "transfer":
-        from core.transfer import load_transfer_model
+        from core.models.transfer import load_transfer_model
 
         return load_transfer_model(folder, info, device=str(dev))
     raise ValueError(f"Run '{folder.name}' has an unknown model kind '{kind}'.")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.evaluate import compute_metrics, predict_tracks
-from core.models import RUNS_DIR, load_model, resolve_run
-from core.runs import staged_run
-from core.train import TrainSettings, fingerprint, waveform_loader, warm_audio, dataset_name, prepare_manifest
+from core.analysis.evaluate import compute_metrics, predict_tracks
+from core.models.base import RUNS_DIR, load_model, resolve_run
+from core.runs.folder import staged_run
+from core.training.train import TrainSettings, fingerprint, waveform_loader, warm_audio, dataset_name, prepare_manifest
 
 MODEL_FILES = ("weights.safetensors", "knn.npz", "head.npz")
 

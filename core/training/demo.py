@@ -18,10 +18,10 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from core.catalog import CATALOGS_DIR, build_catalog
+from core.library.catalog import CATALOGS_DIR, build_catalog
 from core.config import GENRES, REPO_ROOT
-from core.models import PRETRAINED_NAME, RUNS_DIR
-from core.train import TrainSettings, train, train_seeds
+from core.models.base import PRETRAINED_NAME, RUNS_DIR
+from core.training.train import TrainSettings, train, train_seeds
 
 SYNTH_DIR: Path = REPO_ROOT / "data" / "synth"
 #: Parameters of the shipped synthetic set.

@@ -17,8 +17,8 @@ from typing import BinaryIO
 import numpy as np
 import soxr
 
-from core.audio import Decoded, cut_segments, load_audio
-from core.models import GenreModel
+from core.audio.decode import Decoded, cut_segments, load_audio
+from core.models.base import GenreModel
 
 #: Top-1 minus top-2 probability under which a song is "between genres".
 AMBIGUITY_MARGIN = 0.15
@@ -114,7 +114,7 @@ def predict_song(audio: str | Path | bytes | BinaryIO | Decoded, *, model: Genre
     """Decode (at the model's rate, capped at ``cfg.max_seconds``) and analyse one song.
 
     Raises:
-        core.audio.AudioError: the audio cannot be decoded (its message is for people).
+        core.audio.decode.AudioError: the audio cannot be decoded (its message is for people).
     """
     cfg = model.cfg
     decoded = audio if isinstance(audio, Decoded) else load_audio(

@@ -6,7 +6,7 @@
     tracks.parquet    one row per song: path, content hash, title, artist, album, tag genre, predicted genre,
                       top genres, duration, p_<class> spectrum columns
     embeddings.npy    (n_tracks, d) float32 song embeddings, row-aligned with tracks.parquet
-    index/            the similarity index (core.index)
+    index/            the similarity index (core.library.index)
     report.csv        files that could not be analysed, with the reason
 
 Building is incremental: a file whose content hash is already in the catalog is not analysed again. Songs are
@@ -29,9 +29,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from core.audio import AudioError
+from core.audio.decode import AudioError
 from core.config import AUDIO_EXTENSIONS, REPO_ROOT, repo_relative
-from core.evaluate import prob_columns
+from core.analysis.evaluate import prob_columns
 
 CATALOGS_DIR: Path = REPO_ROOT / "data" / "catalogs"
 
@@ -73,7 +73,7 @@ _WORKER_MODEL = None
 
 def _init_worker(model_ref: str) -> None:
     global _WORKER_MODEL
-    from core.models import load_model
+    from core.models.base import load_model
 
     torch.set_num_threads(1)
     _WORKER_MODEL = load_model(model_ref, device="cpu")
@@ -81,7 +81,7 @@ def _init_worker(model_ref: str) -> None:
 
 def _analyse(path: str) -> tuple[str, dict[str, object] | None, np.ndarray | None, str]:
     """Worker: ``(path, row, embedding, error)`` for one file."""
-    from core.predict import predict_song
+    from core.analysis.predict import predict_song
 
     try:
         pred = predict_song(path, model=_WORKER_MODEL)
@@ -116,8 +116,8 @@ def build_catalog(folder: Path, *, name: str, model: str = "musicnn", workers: i
         model: Run id / folder or ``"musicnn"``; an existing catalog keeps its model.
         workers: Processes (default: CPU count, at most 4).
     """
-    from core.index import EmbeddingIndex
-    from core.models import load_model
+    from core.library.index import EmbeddingIndex
+    from core.models.base import load_model
 
     out = root / name
     out.mkdir(parents=True, exist_ok=True)
@@ -192,7 +192,7 @@ class Catalog:
     @classmethod
     def load(cls, name: str, *, root: Path = CATALOGS_DIR) -> "Catalog":
         """Load ``root/name`` (clear ``FileNotFoundError`` when it does not exist)."""
-        from core.index import EmbeddingIndex
+        from core.library.index import EmbeddingIndex
 
         folder = Path(name) if (Path(name) / "catalog.json").is_file() else root / name
         if not (folder / "catalog.json").is_file():

@@ -32,7 +32,7 @@ import pandas as pd
 from scipy.ndimage import median_filter
 from tqdm import tqdm
 
-from core.audio import AudioError, cut_segments, load_audio
+from core.audio.decode import AudioError, cut_segments, load_audio
 from core.config import AUDIO_EXTENSIONS, GENRES
 
 #: The 57 feature columns of the public GTZAN table, in its order.
@@ -189,7 +189,7 @@ def clip_features(samples: np.ndarray, *, sample_rate: int = FEATURE_SAMPLE_RATE
 
 def segment_features(samples: np.ndarray, *, sample_rate: int = FEATURE_SAMPLE_RATE,
                      segment_seconds: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
-    """Features of each segment from :func:`core.audio.cut_segments` (the project's one segmentation).
+    """Features of each segment from :func:`core.audio.decode.cut_segments` (the project's one segmentation).
 
     Consecutive non-overlapping segments; a remainder shorter than a segment is dropped, and a recording
     shorter than one segment becomes one zero-padded segment.
@@ -242,7 +242,7 @@ def features_table(paths: Sequence[Path], *, labels: Sequence[str | None] | None
                    progress: bool = True) -> pd.DataFrame:
     """The public table's layout for audio files: ``filename, length, <57 features>[, label]``.
 
-    Files are decoded with :func:`core.audio.load_audio` at 22050 Hz and processed in parallel
+    Files are decoded with :func:`core.audio.decode.load_audio` at 22050 Hz and processed in parallel
     (a spawn-context process pool; each worker uses one BLAS thread).
 
     Args:

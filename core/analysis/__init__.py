@@ -1,0 +1,1 @@
+"""Analysis of songs: prediction, evaluation metrics, saliency."""

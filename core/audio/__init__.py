@@ -1,0 +1,1 @@
+"""Audio in: decoding with guards, segments, the mel front-end, handcrafted features."""

@@ -1,0 +1,1 @@
+"""The command line ``python -m core``: the only place in ``core`` that prints."""

@@ -1,0 +1,1 @@
+"""Datasets: sources → manifests → grouped splits, and the decoded-waveform cache."""

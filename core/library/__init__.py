@@ -1,0 +1,1 @@
+"""A music library: catalogs, the similarity index, recommendations, genre tags in files."""

@@ -1,0 +1,1 @@
+"""Model kinds: the registry, the networks, the KNN and transfer heads."""

@@ -1,0 +1,1 @@
+"""Run folders: the contract between training, evaluation and the dashboard."""

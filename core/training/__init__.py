@@ -1,0 +1,1 @@
+"""Training: settings per family, the loops, run writing, the demo rebuild."""
