@@ -20,7 +20,8 @@ import torch
 
 from core.audio.decode import cut_segments  # noqa: E402
 from core.config import GENRES, AudioConfig  # noqa: E402
-from core.models.base import RUNS_DIR, TorchGenreModel, load_model  # noqa: E402
+from core.models.torchnet import TorchGenreModel
+from core.runs.folder import load_model, runs_root
 from core.models.nets import build_net  # noqa: E402
 from core.analysis.predict import predict_song  # noqa: E402
 
@@ -51,7 +52,7 @@ def main() -> None:
     parser.add_argument("--model", default="cnn-synth")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    if (RUNS_DIR / args.model).is_dir():
+    if (runs_root() / args.model).is_dir():
         model = load_model(args.model, device="cpu")
         label = args.model
     else:

@@ -9,12 +9,29 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
+
+import numpy as np
 
 #: The ten GTZAN genres, in the order used for class indices everywhere in the project.
 GENRES: tuple[str, ...] = (
     "blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock",
 )
+
+
+
+def class_order(labels: Iterable[str]) -> tuple[str, ...]:
+    """Class order for a set of labels: the GTZAN genres present, in :data:`GENRES` order, then others sorted."""
+    present = set(labels)
+    return tuple(g for g in GENRES if g in present) + tuple(sorted(present - set(GENRES)))
+
+
+def class_index(labels: Iterable[str], classes: tuple[str, ...]) -> np.ndarray:
+    """Integer class indices ``(n,)`` of ``labels`` in ``classes``."""
+    lookup = {c: i for i, c in enumerate(classes)}
+    return np.array([lookup[v] for v in labels], dtype=np.int64)
+
 
 #: Formats the decoder accepts, by file extension (lower case, with the dot).
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".au", ".aiff", ".aif",

@@ -21,21 +21,15 @@ import streamlit as st
 from core.audio.decode import load_audio
 from core.config import AudioConfig, from_repo
 from core.analysis.evaluate import misclassified, prob_columns, segment_confusion, song_table
-from core.models.base import PRETRAINED_NAME, RUNS_DIR, GenreModel, load_model
+from core.models.base import GenreModel
+from core.models.registry import PRETRAINED_NAME
 from core.analysis.predict import SongPrediction, predict_song
-from core.runs.folder import Run, list_runs, runs_table
+from core.runs.folder import Run, list_runs, load_model, runs_root, runs_table
 
-#: Environment variables naming another runs folder and another catalogs folder.
-RUNS_ENV = "GENRE_LAB_RUNS"
+#: Environment variable naming another catalogs folder.
 CATALOGS_ENV = "GENRE_LAB_CATALOGS"
 #: The one command that rebuilds the shipped runs (synthetic set, CNN, CRNN, KNN, transfer, demo catalog).
 MAKE_A_RUN = "python -m core demo"
-
-
-def runs_root() -> Path:
-    """The folder the dashboard reads runs from."""
-    env = os.environ.get(RUNS_ENV)
-    return Path(env) if env else RUNS_DIR
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -150,13 +144,17 @@ def audio_path(path: str) -> Path:
     return from_repo(path)
 
 
-def run_audio_available(run_path: str, paths: list[str]) -> bool:
-    """True when every file exists, re-rendering missing clips of the synthetic set (see ``Run.audio_file``)."""
+def fetch_run_audio(run_path: str, paths: list[str]) -> bool:
+    """Make the audio of predictions available: True when every file is here or was re-rendered (synthetic
+    clips, see :meth:`core.runs.folder.Run.restore_audio`); False when some file is not on this machine."""
     run = Run(Path(run_path))
     try:
-        return all(run.audio_file(p).is_file() for p in dict.fromkeys(paths) if p)
-    except ValueError:  # not a synthetic clip, or made by another generator version
+        for stored in dict.fromkeys(paths):
+            if stored:
+                run.restore_audio(stored)
+    except (FileNotFoundError, ValueError):  # not here, not synthetic, or made by another generator version
         return False
+    return True
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -13,10 +13,11 @@ import soundfile as sf
 from mutagen.flac import FLAC
 
 from core.library.catalog import Catalog, build_catalog, content_hash
-from core.models.base import load_model
+from core.runs.folder import load_model
 from core.analysis.predict import predict_song
 from core.library.recommend import recommend, recommend_command
-from core.training.train import TrainSettings, train
+from core.training.settings import make_settings
+from core.training.train import train
 from conftest import TONE_GENRES, noisy_tone
 
 SR = 22050
@@ -54,7 +55,7 @@ def run(music: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     mp = pytest.MonkeyPatch()
     mp.setenv("GENRE_LAB_CACHE", str(tmp_path_factory.mktemp("cache")))
     try:
-        return train(TrainSettings(model="cnn", data=str(data), epochs=3, batch_size=8, valid=0.0, test=0.25,
+        return train(make_settings("cnn", data=str(data), epochs=3, batch_size=8, valid=0.0, test=0.25,
                                    workers=1, run_id="tiny"), root=tmp_path_factory.mktemp("runs"), progress=False)
     finally:
         mp.undo()

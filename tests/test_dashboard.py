@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import REPO_ROOT
 from core.analysis.evaluate import segment_confusion
-from core.models.base import load_model
+from core.runs.folder import load_model
 from core.analysis.predict import predict_song
 from core.runs.folder import Run
 
@@ -48,7 +48,8 @@ def build_tiny_runs(folder: Path) -> Path:
     """Train two CNN seeds (one run group) on 3 genres x 6 generated clips and build a song catalog of those clips
     with the first run (``folder/catalogs/tiny``); returns the runs folder."""
     from core.library.catalog import build_catalog
-    from core.training.train import TrainSettings, train
+    from core.training.settings import make_settings
+    from core.training.train import train
 
     data, runs = folder / "data", folder / "runs"
     for genre in GENRES3:
@@ -56,7 +57,7 @@ def build_tiny_runs(folder: Path) -> Path:
         for i in range(6):
             sf.write(data / genre / f"{genre}{i}.wav", tone_clip(genre, i), SR)
     for seed in (0, 1):
-        train(TrainSettings(model="cnn", data=str(data), epochs=1, seed=seed, run_id=f"tiny-cnn-s{seed}", valid=0.2,
+        train(make_settings("cnn", data=str(data), epochs=1, seed=seed, run_id=f"tiny-cnn-s{seed}", valid=0.2,
                             test=0.3, workers=1, group="tiny-cnn"), root=runs, progress=False)
     build_catalog(data, name="tiny", model=str(runs / "tiny-cnn-s0"), workers=1, progress=False,
                   root=folder / "catalogs")

@@ -228,7 +228,7 @@ def test_split_is_deterministic() -> None:
 
 def test_split_errors_are_readable() -> None:
     with pytest.raises(ValueError, match="groups"):
-        split_manifest(_fake_manifest(genres=2, tracks=2, per_artist=None), seed=0)
+        split_manifest(_fake_manifest(genres=2, tracks=1, per_artist=None), seed=0)
     with pytest.raises(ValueError, match="fractions"):
         split_manifest(_fake_manifest(), valid=0.6, test=0.5)
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from core.config import GENRES, AudioConfig
-from core.models.base import KNNGenreModel, TorchGenreModel
+from core.models.knn import KNNGenreModel
+from core.models.torchnet import TorchGenreModel
 from core.models.nets import NETS, build_net
+from core.models.registry import KINDS
+from core.training.settings import make_settings
 from core.analysis.predict import AMBIGUITY_MARGIN, predict_waveform, summarise
 
 CFG = AudioConfig()
@@ -79,3 +84,22 @@ def test_ambiguity_flag_follows_the_margin() -> None:
     spectrum, gap, entropy, flag = summarise(torn)
     assert flag and gap == pytest.approx(0.0) and gap < AMBIGUITY_MARGIN
     assert summarise(torn, margin=0.0)[3] is False
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_every_registered_kind_has_its_code(name: str) -> None:
+    """A kind's module loads models; a trainable kind also trains and names its audio configuration."""
+    kind = KINDS[name]
+    code = kind.code()
+    assert callable(code.load)
+    if kind.settings is not None:
+        assert callable(code.train) and isinstance(code.audio_config(kind.settings()), AudioConfig)
+        assert kind.model_file and all("help" in f.metadata for f in dataclasses.fields(kind.settings))
+
+
+def test_settings_refuse_options_of_another_family() -> None:
+    assert make_settings("knn", "data", k=5).hyper.k == 5
+    with pytest.raises(ValueError, match="--epochs does not apply to knn"):
+        make_settings("knn", "data", epochs=3)
+    with pytest.raises(ValueError, match="Unknown model"):
+        make_settings("transformer", "data")

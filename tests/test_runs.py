@@ -1,12 +1,18 @@
-"""Run folders appear whole or not at all."""
+"""Run folders appear whole or not at all; re-evaluation keeps a run's own split."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from core.runs.folder import list_runs, staged_run
+from core.data.splits import SplitSpec
+from core.runs.evaluate import evaluate_run
+from core.runs.folder import Run, list_runs, staged_run
+from core.training.settings import make_settings
+from core.training.train import train
 
 
 def test_interrupted_run_leaves_nothing(tmp_path: Path) -> None:
@@ -32,3 +38,72 @@ def test_run_ids_cannot_escape_the_runs_folder(tmp_path: Path, bad: str) -> None
     with pytest.raises(ValueError, match="Run id"):
         with staged_run(bad, root=tmp_path):
             pass
+
+
+# --- the split rule is recorded, so re-evaluation never scores training songs ---------------------------------------
+
+@pytest.fixture(scope="module")
+def tone_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 genres × 6 songs of 4 s (tone + noise), with split lists that differ from any seeded split."""
+    import soundfile as sf
+
+    from conftest import TONE_GENRES, noisy_tone
+
+    root = tmp_path_factory.mktemp("tones")
+    rng = np.random.default_rng(1)
+    lists: dict[str, list[str]] = {"train": [], "valid": [], "test": []}
+    for genre, freq in TONE_GENRES.items():
+        (root / "audio" / genre).mkdir(parents=True)
+        for i in range(6):
+            sf.write(root / "audio" / genre / f"{genre}.{i:05d}.wav", noisy_tone(freq, seconds=4, rng=rng), 22050)
+            lists["test" if i in (1, 4) else "valid" if i == 2 else "train"].append(f"{genre}/{genre}.{i:05d}.wav")
+    (root / "splits").mkdir()
+    for side, names in lists.items():
+        (root / "splits" / f"{side}.txt").write_text("\n".join(names) + "\n")
+    return root
+
+
+def _test_tracks(run: Path) -> set[str]:
+    return set(Run(run).predictions["track_id"])
+
+
+@pytest.mark.parametrize("rule", ["files", "grouped"])
+def test_reevaluation_keeps_the_runs_test_tracks(tone_tree: Path, tmp_path: Path, rule: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GENRE_LAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GENRE_LAB_RUNS", str(tmp_path / "runs"))
+    data = str(tone_tree / "audio")
+    split = f"files:{tone_tree / 'splits'}" if rule == "files" else "auto"
+    run = train(make_settings("knn", data, k=3, split=split, seed=3, run_id="r", workers=1), progress=False)
+    trained = _test_tracks(run)
+    assert SplitSpec.from_run_info(Run(run).info["split"]).kind == rule
+    again = evaluate_run("r", data=data, progress=False)
+    assert _test_tracks(again) == trained  # exactly the run's own test songs, no training song among them
+    if rule == "files":
+        assert trained == {f"{g}.{i:05d}" for g in ("blues", "metal", "pop") for i in (1, 4)}
+    # another dataset (a copy elsewhere): every track is evaluated unless a rule is named
+    other = tmp_path / "other"
+    shutil.copytree(tone_tree / "audio", other)
+    everything = evaluate_run("r", data=str(other), progress=False)
+    assert len(_test_tracks(everything)) == 18
+    named = evaluate_run("r", data=str(other), rule=f"files:{tone_tree / 'splits'}", out=tmp_path / "runs" / "n",
+                         progress=False)
+    assert _test_tracks(named) == {f"{g}.{i:05d}" for g in ("blues", "metal", "pop") for i in (1, 4)}
+
+
+def test_reevaluation_refuses_changed_training_data(tone_tree: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GENRE_LAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GENRE_LAB_RUNS", str(tmp_path / "runs"))
+    data = tmp_path / "data"
+    shutil.copytree(tone_tree / "audio", data)
+    train(make_settings("knn", str(data), k=3, run_id="r", workers=1), progress=False)
+    (data / "pop" / "pop.00005.wav").unlink()
+    with pytest.raises(ValueError, match="changed since"):
+        evaluate_run("r", data=str(data), progress=False)
+
+
+def test_runs_written_before_split_specs_reload() -> None:
+    assert SplitSpec.from_run_info({"kind": "artist-grouped", "valid": 0.25, "test": 0.25, "seed": 0}) == \
+        SplitSpec(kind="grouped", valid=0.25, test=0.25, seed=0)
+    assert SplitSpec.from_run_info({"kind": "files", "folder": "x"}) == SplitSpec(kind="files", folder="x")

@@ -11,10 +11,11 @@ import pytest
 import soundfile as sf
 
 from core.analysis.evaluate import prob_columns
-from core.models.base import load_model
+from core.runs.folder import load_model
 from core.analysis.predict import predict_song
 from core.runs.folder import RUN_FILES, Run, list_runs, runs_table, seed_summary
-from core.training.train import TrainSettings, train, train_seeds
+from core.training.settings import TrainSettings, make_settings
+from core.training.train import train, train_seeds
 from conftest import TONE_GENRES, noisy_tone
 
 SR = 22050
@@ -40,9 +41,9 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _settings(data: Path, **kw: object) -> TrainSettings:
-    base = {"model": "cnn", "data": str(data), "epochs": 2, "batch_size": 8, "crops_per_track": 2, "valid": 0.2,
-            "test": 0.34, "workers": 1, "patience": 5}
-    return TrainSettings(**{**base, **kw})
+    model = str(kw.pop("model", "cnn"))
+    base = {"epochs": 2, "batch_size": 8, "crops_per_track": 2, "patience": 5} if model in ("cnn", "crnn") else {}
+    return make_settings(model, str(data), **{"valid": 0.2, "test": 0.34, "workers": 1, **base, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -121,11 +122,11 @@ def test_gtzan_features_knn_random_vs_filtered_split(shared_data: Path, tmp_path
     artist sit on both sides.
     """
     csv = str(shared_data / "gtzan" / "features_30_sec.csv")
-    paths = train_seeds(TrainSettings(model="knn", data=csv, valid=0.0, test=0.15, k=10, run_id="rnd"),
+    paths = train_seeds(make_settings("knn", data=csv, valid=0.0, test=0.15, k=10, run_id="rnd"),
                         list(range(10)), root=tmp_path, progress=False)
     accs = [Run(p).metrics["song"]["accuracy"] for p in paths]
     assert 0.60 <= float(np.mean(accs)) <= 0.72
-    filtered = train(TrainSettings(model="knn", data=csv, split=f"files:{shared_data / 'gtzan' / 'splits'}", k=10,
+    filtered = train(make_settings("knn", data=csv, split=f"files:{shared_data / 'gtzan' / 'splits'}", k=10,
                                    run_id="filtered"), root=tmp_path, progress=False)
     metrics = Run(filtered).metrics["song"]
     assert metrics["n"] == 290

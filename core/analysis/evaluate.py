@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 from tqdm import tqdm
 
 from core.config import repo_relative
@@ -83,6 +83,8 @@ def _level_metrics(true: np.ndarray, probs: np.ndarray, classes: Sequence[str]) 
     return {
         "n": int(len(true)),
         "accuracy": float(accuracy_score(true, pred)),
+        # mean recall over the genres present in ``true`` (unbalanced test sets, such as GTZAN's valid part)
+        "balanced_accuracy": float(balanced_accuracy_score(true, pred)),
         "macro_f1": float(f1_score(true, pred, labels=labels, average="macro", zero_division=0)),
         "top2_accuracy": float(np.mean([t in row for t, row in zip(true, top2)])),
         "per_class": {c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}

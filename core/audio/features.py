@@ -33,7 +33,7 @@ from scipy.ndimage import median_filter
 from tqdm import tqdm
 
 from core.audio.decode import AudioError, cut_segments, load_audio
-from core.config import AUDIO_EXTENSIONS, GENRES
+from core.config import AUDIO_EXTENSIONS, GENRES, AudioConfig
 
 #: The 57 feature columns of the public GTZAN table, in its order.
 FEATURE_COLUMNS: tuple[str, ...] = (
@@ -208,22 +208,24 @@ def segment_features(samples: np.ndarray, *, sample_rate: int = FEATURE_SAMPLE_R
     return feats, bounds
 
 
-def _file_rows(path: Path, segment_seconds: float | None) -> list[dict[str, object]]:
+def _file_rows(path: Path, segment_seconds: float | None, sample_rate: int,
+               max_seconds: float | None) -> list[dict[str, object]]:
     """Table rows (``filename``, ``length`` in samples, 57 features) for one file: one, or one per segment."""
-    samples = load_audio(path, sample_rate=FEATURE_SAMPLE_RATE).samples
+    samples = load_audio(path, sample_rate=sample_rate, max_seconds=max_seconds).samples
     if segment_seconds is None:
         return [{"filename": path.name, "length": len(samples),
-                 **dict(zip(FEATURE_COLUMNS, clip_features(samples).tolist()))}]
-    feats, _ = segment_features(samples, segment_seconds=segment_seconds)
-    seg_len = int(round(segment_seconds * FEATURE_SAMPLE_RATE))
+                 **dict(zip(FEATURE_COLUMNS, clip_features(samples, sample_rate=sample_rate).tolist()))}]
+    feats, _ = segment_features(samples, sample_rate=sample_rate, segment_seconds=segment_seconds)
+    seg_len = int(round(segment_seconds * sample_rate))
     return [{"filename": f"{path.stem}.{i}{path.suffix}", "length": seg_len,
              **dict(zip(FEATURE_COLUMNS, row.tolist()))} for i, row in enumerate(feats)]
 
 
-def _file_job(index: int, path: Path, segment_seconds: float | None) -> tuple[int, list[dict[str, object]], str]:
+def _file_job(index: int, path: Path, segment_seconds: float | None, sample_rate: int,
+              max_seconds: float | None) -> tuple[int, list[dict[str, object]], str]:
     """Worker body: ``(index, rows, error)``; a bad file yields no rows and a one-line error."""
     try:
-        return index, _file_rows(path, segment_seconds), ""
+        return index, _file_rows(path, segment_seconds, sample_rate, max_seconds), ""
     except (AudioError, FeatureError) as error:
         return index, [], f"{path}: {error}"
     except (OSError, ValueError, librosa.ParameterError) as error:
@@ -238,11 +240,13 @@ def _one_thread() -> None:
 
 
 def features_table(paths: Sequence[Path], *, labels: Sequence[str | None] | None = None,
-                   segment_seconds: float | None = None, workers: int | None = None,
+                   segment_seconds: float | None = None, sample_rate: int = FEATURE_SAMPLE_RATE,
+                   max_seconds: float | None = AudioConfig.max_seconds, workers: int | None = None,
                    progress: bool = True) -> pd.DataFrame:
     """The public table's layout for audio files: ``filename, length, <57 features>[, label]``.
 
-    Files are decoded with :func:`core.audio.decode.load_audio` at 22050 Hz and processed in parallel
+    Files are decoded with :func:`core.audio.decode.load_audio` at ``sample_rate`` (the table's 22050 Hz by
+    default), at most ``max_seconds`` each (the project's 15-minute cap by default), and processed in parallel
     (a spawn-context process pool; each worker uses one BLAS thread).
 
     Args:
@@ -269,13 +273,13 @@ def features_table(paths: Sequence[Path], *, labels: Sequence[str | None] | None
     errors: dict[int, str] = {}
     bar = tqdm(total=len(paths), desc="features", unit="file", disable=not progress)
     if n_workers <= 1:
-        for index, rows, error in (_file_job(i, p, segment_seconds) for i, p in enumerate(paths)):
+        for index, rows, error in (_file_job(i, p, segment_seconds, sample_rate, max_seconds) for i, p in enumerate(paths)):
             results[index], errors[index] = rows, error
             bar.update()
     else:
         with ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_one_thread) as pool:
-            futures = [pool.submit(_file_job, i, p, segment_seconds) for i, p in enumerate(paths)]
+            futures = [pool.submit(_file_job, i, p, segment_seconds, sample_rate, max_seconds) for i, p in enumerate(paths)]
             for future in as_completed(futures):
                 index, rows, error = future.result()
                 results[index], errors[index] = rows, error

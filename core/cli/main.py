@@ -62,13 +62,10 @@ def _cmd_cache(a: argparse.Namespace) -> int:
 
 
 def _settings(a: argparse.Namespace):
-    from core.training.train import TrainSettings
+    from core.training.settings import make_settings
 
-    return TrainSettings(model=a.model, data=a.data, split=a.split, valid=a.valid, test=a.test, epochs=a.epochs,
-                         lr=a.lr, batch_size=a.batch_size, weight_decay=a.weight_decay, optimizer=a.optimizer,
-                         patience=a.patience, augment=a.augment, seed=a.seed, device=a.device,
-                         crops_per_track=a.crops_per_track, k=a.k, knn_unit=a.knn_unit, workers=a.workers,
-                         run_id=a.run_id)
+    options = {k: v for k, v in vars(a).items() if k not in ("command", "handler", "model", "data", "seeds")}
+    return make_settings(a.model, a.data, **options)
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
@@ -76,7 +73,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from core.training.train import train, train_seeds
 
     settings = _settings(a)
-    paths = train_seeds(settings, a.seeds) if a.seeds else [train(settings)]
+    seeds = getattr(a, "seeds", None)
+    paths = train_seeds(settings, seeds) if seeds else [train(settings)]
     table = runs_table([Run(p) for p in paths])
     cols = ["run_id", "model", "split", "seed", "segment_accuracy", "song_accuracy", "song_macro_f1"]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -90,7 +88,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
 def _cmd_evaluate(a: argparse.Namespace) -> int:
     from core.runs.evaluate import evaluate_run
 
-    folder = evaluate_run(a.run, data=a.data, split=a.split, out=a.out)
+    folder = evaluate_run(a.run, data=a.data, split=a.split, rule=a.split_rule, out=a.out)
     print(f"Evaluation written to {folder}")
     return 0
 
@@ -104,12 +102,13 @@ def _cmd_runs(a: argparse.Namespace) -> int:
     elif table.empty:
         print("No runs yet: train one with `python -m core train --model cnn --data data/synth`.")
     else:
-        print(table.drop(columns=["created"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        cols = ["run_id", "model", "dataset", "split", "seed", "song_accuracy", "song_macro_f1", "hyperparameters"]
+        print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="–"))
     return 0
 
 
 def _cmd_predict(a: argparse.Namespace) -> int:
-    from core.models.base import load_model
+    from core.runs.folder import load_model
     from core.analysis.predict import predict_song
 
     model = load_model(a.model)
@@ -164,7 +163,7 @@ def _cmd_recommend(a: argparse.Namespace) -> int:
 
 
 def _cmd_tag(a: argparse.Namespace) -> int:
-    from core.models.base import load_model
+    from core.runs.folder import load_model
     from core.analysis.predict import predict_song
     from core.library.tags import tag_files
 
@@ -189,6 +188,56 @@ def _cmd_convert(a: argparse.Namespace) -> int:
     from core.pretrained.convert import convert_command
 
     return convert_command(wheel=a.wheel, out=a.out)
+
+
+# --- parser ------------------------------------------------------------------------------------------------------
+
+def _option_type(annotation: str) -> Callable[[str], object]:
+    """argparse ``type`` for a settings field annotation (``int``, ``float | None``, ``tuple[int, ...]`` …)."""
+    if annotation.startswith("tuple[int"):
+        return lambda text: tuple(int(v) for v in text.split(",") if v.strip())
+    for name, kind in (("int", int), ("float", float)):
+        if annotation.split(" ")[0] == name:
+            return kind
+    return str
+
+
+def _train_options(p: argparse.ArgumentParser) -> None:
+    """``train``'s options, generated from the settings dataclasses (:mod:`core.training.settings`).
+
+    Options not given stay out of the namespace, so a family's option given for another kind is refused by
+    :func:`core.training.settings.make_settings` instead of being silently ignored.
+    """
+    from dataclasses import MISSING, fields
+
+    from core.models.registry import KINDS, TRAINABLE
+    from core.training.settings import COMMON_OPTIONS
+
+    p.add_argument("--model", choices=TRAINABLE, required=True)
+    p.add_argument("--data", required=True, help="dataset folder, CSV manifest, FMA folder or GTZAN features CSV")
+    p.add_argument("--seeds", type=_seeds, default=argparse.SUPPRESS,
+                   help="e.g. 0,1,2: one run per seed, mean ± std")
+    families: dict[type, list[str]] = {}
+    for kind in KINDS.values():
+        if kind.settings is not None:
+            families.setdefault(kind.settings, []).append(kind.name)
+    seen: set[str] = set()
+    for family, names in [(None, []), *families.items()]:
+        for f in COMMON_OPTIONS if family is None else fields(family):
+            if f.name in seen:
+                continue
+            seen.add(f.name)
+            default = None if f.default is MISSING else f.default
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+            where = f" [{', '.join(names)}]" if names else ""
+            help_text = f"{f.metadata['help']}{where}" + (f" (default {shown})" if shown is not None else "")
+            flag = "--" + f.name.replace("_", "-")
+            if isinstance(default, bool):
+                p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                               help=help_text)
+            else:
+                p.add_argument(flag, type=_option_type(str(f.type)), choices=f.metadata.get("choices"),
+                               default=argparse.SUPPRESS, help=help_text)
 
 
 # --- parser ------------------------------------------------------------------------------------------------------
@@ -222,33 +271,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None)
 
     p = add("train", _cmd_train, "Train a model and write a run folder under models/runs/.")
-    p.add_argument("--model", choices=["cnn", "crnn", "knn", "transfer"], required=True)
-    p.add_argument("--data", required=True, help="dataset folder, CSV manifest, FMA folder or GTZAN features CSV")
-    p.add_argument("--split", default="auto",
-                   help="auto (grouped by artist when known, else track), column, or files:DIR of split lists")
-    p.add_argument("--valid", type=float, default=0.15)
-    p.add_argument("--test", type=float, default=0.15)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
-    p.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs")
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                   help="SpecAugment time/frequency masks while training (default on)")
-    p.add_argument("--crops-per-track", type=int, default=4)
-    p.add_argument("--k", type=int, default=10, help="neighbours for knn")
-    p.add_argument("--knn-unit", choices=["segment", "clip"], default="segment")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seeds", type=_seeds, default=None, help="e.g. 0,1,2: one run per seed, mean ± std")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--run-id", default=None)
+    _train_options(p)
 
     p = add("evaluate", _cmd_evaluate, "Re-evaluate a run on another dataset or split into a new folder.")
     p.add_argument("run", help="run folder or run id")
     p.add_argument("--data", required=True)
-    p.add_argument("--split", default="test", help="which split to evaluate: train, valid, test or all")
+    p.add_argument("--split", default="test", help="which part to evaluate: train, valid, test or all")
+    p.add_argument("--split-rule", default=None,
+                   help="how to split DATA (auto, grouped, column, files:DIR, all); default: the run's own rule on "
+                        "the data it was trained on, else all of DATA")
     p.add_argument("--out", type=Path, default=None)
 
     p = add("runs", _cmd_runs, "List training runs.")

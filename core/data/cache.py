@@ -16,15 +16,21 @@ import hashlib
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from core.audio import decode as audio
 from core.config import REPO_ROOT
+
+if TYPE_CHECKING:
+    from core.config import AudioConfig
 
 CACHE_ENV = "GENRE_LAB_CACHE"
 #: Bumped when the decoder's output changes, so old entries are never read.
@@ -121,6 +127,27 @@ def cached_waveform(path: str | Path, *, sample_rate: int, max_seconds: float | 
     """
     entry, samples = _ensure(path, sample_rate=sample_rate, max_seconds=max_seconds, root=cache_root(cache_dir))
     return samples if samples is not None else np.load(entry, allow_pickle=False)
+
+
+def waveform_loader(cfg: "AudioConfig") -> Callable[[str], np.ndarray]:
+    """``path -> samples (n,)`` at ``cfg.sample_rate`` (at most ``cfg.max_seconds``) from the on-disk cache."""
+    return lambda path: cached_waveform(path, sample_rate=cfg.sample_rate, max_seconds=cfg.max_seconds)
+
+
+def decodable_tracks(manifest: pd.DataFrame, cfg: "AudioConfig", *, workers: int | None = None,
+                     progress: bool = True) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Decode every track of ``manifest`` into the cache (parallel, resumable) and drop those that fail.
+
+    Returns:
+        The rows that decoded, and ``(path, reason)`` for each file that could not be read (reported, not fatal).
+    """
+    report = warm_cache(list(manifest["path"]), sample_rate=cfg.sample_rate, max_seconds=cfg.max_seconds,
+                        workers=workers, progress=progress)
+    bad = {path for path, _ in report.failed}
+    if not bad:
+        return manifest, []
+    keep = ~manifest["path"].astype(str).isin(bad)
+    return manifest[keep], list(report.failed)
 
 
 @dataclass

@@ -447,9 +447,15 @@ def _pick_fold(*, labels: np.ndarray, groups: np.ndarray, index: np.ndarray, fra
     """Rows (positions into ``index``) of one stratified, grouped fold of about ``fraction`` of ``index``.
 
     Of the ``round(1/fraction)`` folds, the one covering the most labels, then closest to the wanted size, wins.
+    With fewer songs per genre than folds (a tiny set), the folds are capped at the largest genre's song count
+    (so the held part is somewhat larger than ``fraction``) instead of failing.
     """
     sub_groups = groups[index]
-    n_splits = max(2, int(round(1.0 / fraction)))
+    largest_class = int(np.unique(labels[index], return_counts=True)[1].max())
+    if largest_class < 2:
+        raise ValueError(f"Every genre has a single song, so no groups (tracks or artists) can be held out for "
+                         f"{fraction:.0%}; add songs or use fewer splits.")
+    n_splits = max(2, min(int(round(1.0 / fraction)), largest_class))
     n_groups = len(np.unique(sub_groups))
     if n_groups < n_splits:
         raise ValueError(f"Only {n_groups} groups (tracks or artists) to split {fraction:.0%} off; "

@@ -73,7 +73,7 @@ _WORKER_MODEL = None
 
 def _init_worker(model_ref: str) -> None:
     global _WORKER_MODEL
-    from core.models.base import load_model
+    from core.runs.folder import load_model
 
     torch.set_num_threads(1)
     _WORKER_MODEL = load_model(model_ref, device="cpu")
@@ -117,7 +117,7 @@ def build_catalog(folder: Path, *, name: str, model: str = "musicnn", workers: i
         workers: Processes (default: CPU count, at most 4).
     """
     from core.library.index import EmbeddingIndex
-    from core.models.base import load_model
+    from core.runs.folder import load_model
 
     out = root / name
     out.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,7 @@ def recommend(query: SongPrediction, *, catalog: Catalog, k: int = 10, same_genr
 def recommend_command(*, file: Path, catalog: str, k: int, same_genre: bool, as_json: bool,
                       model: str | None) -> int:
     """``python -m core recommend``: print (or emit JSON of) the most similar catalog songs."""
-    from core.models.base import load_model
+    from core.runs.folder import load_model
     from core.analysis.predict import predict_song
 
     cat = Catalog.load(catalog)

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from core.audio.decode import cut_segments
-from core.config import AudioConfig
+from core.config import AudioConfig, class_index
+from core.training.settings import TrainSettings, TransferSettings
 
 
 @dataclass
@@ -64,33 +66,37 @@ def _segment_embeddings(backbone, paths: list[str], labels: list[str], progress:
     return np.concatenate(feats), ys
 
 
-def train_transfer(settings, manifest: pd.DataFrame, *, classes: tuple[str, ...],
-                   progress: bool = True) -> TransferGenreModel:
-    """Fit the head on the training split's segment embeddings (``settings`` is a :class:`core.training.train.TrainSettings`)."""
-    from core.data.cache import warm_cache
+def audio_config(hyper: TransferSettings) -> AudioConfig:
+    """The musicnn taggers' input (16 kHz, 3-s patches)."""
+    from core.pretrained.musicnn import AUDIO_CONFIG
+
+    return AUDIO_CONFIG
+
+
+def train(settings: TrainSettings, manifest: pd.DataFrame, *, classes: tuple[str, ...],
+          progress: bool = True) -> tuple[TransferGenreModel, pd.DataFrame]:
+    """Fit the head on the training split's segment embeddings; no history (not iterative)."""
     from core.pretrained.musicnn import load_musicnn_genre_model
 
+    hp: TransferSettings = settings.hyper
     backbone = load_musicnn_genre_model(device=settings.device)
     train = manifest[manifest["split"] == "train"]
-    warm_cache(list(manifest["path"]), sample_rate=backbone.cfg.sample_rate, max_seconds=backbone.cfg.max_seconds,
-               workers=settings.workers, progress=progress)
     x, y = _segment_embeddings(backbone, list(train["path"]), list(train["label"]), progress)
-    lookup = {c: i for i, c in enumerate(classes)}
-    pipe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000, random_state=settings.seed))
-    pipe.fit(x, np.array([lookup[v] for v in y]))
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(C=hp.c, max_iter=2000, random_state=settings.seed))
+    pipe.fit(x, class_index(y, classes))
     scaler, lr = pipe.named_steps["standardscaler"], pipe.named_steps["logisticregression"]
     coef = np.zeros((len(classes), x.shape[1]))
     intercept = np.full(len(classes), -1e9)
     coef[lr.classes_], intercept[lr.classes_] = lr.coef_, lr.intercept_
     return TransferGenreModel(kind="transfer", classes=classes, cfg=backbone.cfg, backbone=backbone,
-                              mean=scaler.mean_, scale=scaler.scale_, coef=coef, intercept=intercept)
+                              mean=scaler.mean_, scale=scaler.scale_, coef=coef, intercept=intercept), pd.DataFrame()
 
 
-def load_transfer_model(folder: Path, info: dict, *, device: str | None = None) -> TransferGenreModel:
+def load(folder: Path, info: dict, *, device: torch.device) -> TransferGenreModel:
     """Load a transfer run: the musicnn backbone plus the head's arrays (no pickle)."""
     from core.pretrained.musicnn import load_musicnn_genre_model
 
-    backbone = load_musicnn_genre_model(device=device)
+    backbone = load_musicnn_genre_model(device=str(device))
     with np.load(folder / "head.npz", allow_pickle=False) as z:
         return TransferGenreModel(kind="transfer", classes=tuple(info["classes"]), cfg=backbone.cfg,
                                   backbone=backbone, mean=z["mean"], scale=z["scale"], coef=z["coef"],

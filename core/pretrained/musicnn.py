@@ -331,7 +331,9 @@ def load_reference_net(model: str = "mtt") -> Musicnn:
 @lru_cache(maxsize=8)
 def load_tagger(model: str = "mtt", *, device: str | None = None) -> FastMusicnn:
     """The inference network of tagger ``model`` on ``device`` (default: CUDA when present), cached."""
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    from core.models.base import default_device
+
+    dev = torch.device(device) if device else default_device()
     return FastMusicnn(load_reference_net(model), chunk=4 if dev.type == "cpu" else 64).to(dev).eval()
 
 
@@ -384,6 +386,12 @@ def top_tags(path: str | Path, *, model: str = "mtt", top: int = 10) -> list[str
 
 # --- the genre model ---------------------------------------------------------------------------------------------
 
+#: The taggers' input: 16 kHz, 3-s patches; their mel front-end (n_fft 512, hop 256, 96 bands, log10(10000x+1))
+#: is fixed by the pretrained weights and described by these fields.
+AUDIO_CONFIG = AudioConfig(sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS,
+                           f_max=SAMPLE_RATE / 2, segment_seconds=3.0)
+
+
 @dataclass
 class MusicnnGenreModel:
     """Genre model on both pretrained taggers (see :mod:`core.pretrained.genre_map` for the tag → genre mapping).
@@ -396,9 +404,7 @@ class MusicnnGenreModel:
     device: torch.device
     kind: str = "musicnn"
     classes: tuple[str, ...] = GENRES
-    cfg: AudioConfig = field(default_factory=lambda: AudioConfig(sample_rate=SAMPLE_RATE, n_fft=N_FFT,
-                                                                 hop_length=HOP_LENGTH, n_mels=N_MELS,
-                                                                 f_max=SAMPLE_RATE / 2, segment_seconds=3.0))
+    cfg: AudioConfig = AUDIO_CONFIG
     batch_size: int = 64
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -425,7 +431,14 @@ class MusicnnGenreModel:
 
 def load_musicnn_genre_model(device: str | None = None) -> MusicnnGenreModel:
     """The pretrained genre model on ``device`` (default: CUDA when present); both taggers load once, cached."""
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    from core.models.base import default_device
+
+    dev = torch.device(device) if device else default_device()
     for name in TAGGERS:
         load_tagger(name, device=str(dev))
     return MusicnnGenreModel(device=dev)
+
+
+def load(folder: Path | None, info: dict, *, device: torch.device) -> MusicnnGenreModel:
+    """The model registry's loader: the pretrained model needs no run folder."""
+    return load_musicnn_genre_model(device=str(device))

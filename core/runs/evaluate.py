@@ -1,70 +1,86 @@
-"""Re-evaluate a trained run on another dataset or split, into a new run-shaped evaluation folder.
+"""Re-evaluate a trained run on a split of its own data or on another dataset, into a new run folder.
 
-The new folder follows the run-folder contract (so the dashboard shows it beside training runs), records
-``evaluation_of`` in its ``run.json``, and carries a copy of the model file so it loads on its own.
+On the data it was trained on, a run is split again with the rule recorded in its ``run.json`` (the same tracks
+land in the same parts, checked by the data's fingerprint), so its test songs can never include training songs.
+On other data the whole dataset is evaluated unless a split rule is named.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from core.analysis.evaluate import compute_metrics, predict_tracks
-from core.models.base import RUNS_DIR, load_model, resolve_run
-from core.runs.folder import staged_run
-from core.training.train import TrainSettings, fingerprint, waveform_loader, warm_audio, dataset_name, prepare_manifest
+from core.analysis.evaluate import predict_tracks
+from core.config import repo_relative
+from core.data.cache import decodable_tracks, waveform_loader
+from core.data.splits import SPLIT_NAMES, SplitSpec, apply_split
+from core.runs.folder import dataset_name, fingerprint, load_model, resolve_run, write_run
 
-MODEL_FILES = ("weights.safetensors", "knn.npz", "head.npz")
+
+def _same_source(info: dict, data: str) -> bool:
+    return info.get("dataset", {}).get("source") == repo_relative(data)
 
 
-def evaluate_run(run: str | Path, *, data: str, split: str = "test", out: Path | None = None,
-                 progress: bool = True) -> Path:
+def evaluate_run(run: str | Path, *, data: str, split: str = "test", rule: str | None = None,
+                 out: Path | None = None, progress: bool = True) -> Path:
     """Evaluate ``run`` on ``split`` ("train", "valid", "test" or "all") of ``data``.
 
-    The split is made with the run's own split rule and seed (or the data's split column / split files).
+    Args:
+        run: Run folder or run id.
+        data: Data source (see :func:`core.data.sources.load_source`).
+        split: Which part to evaluate.
+        rule: Split rule for the data (``--split`` text). Default: the run's recorded rule on the data it was
+            trained on, else ``all`` (every track of another dataset is a test track).
+        out: The new folder (default ``<runs root>/<run_id>-on-<dataset>-<split>``).
 
-    Returns:
-        The evaluation folder (default ``models/runs/<run_id>-on-<dataset>-<split>``).
+    Raises:
+        ValueError: an unknown part, an empty part, genres the model does not know, or training data that
+            changed since the run (its fingerprint differs), which would make the split unreliable.
     """
-    if split not in ("train", "valid", "test", "all"):
+    if split not in (*SPLIT_NAMES, "all"):
         raise ValueError(f"Unknown split '{split}': choose train, valid, test or all.")
     folder = resolve_run(run)
     info = json.loads((folder / "run.json").read_text())
     model = load_model(folder)
-    hyper = info.get("hyperparameters", {})
-    settings = TrainSettings(model=info["model"], data=data, seed=int(info.get("seed", 0)),
-                             valid=float(hyper.get("valid", 0.15)), test=float(hyper.get("test", 0.15)))
     started = time.perf_counter()
-    manifest, split_info = prepare_manifest(settings)
+    from core.data.sources import load_source
+
+    manifest = load_source(data)
+    same = _same_source(info, data)
+    if rule is not None:
+        spec = SplitSpec.parse(rule, seed=int(info.get("seed", 0)))
+    elif same:
+        spec = SplitSpec.from_run_info(info.get("split", {}))
+    else:
+        spec = SplitSpec(kind="all")
+    manifest, split_info = apply_split(manifest, spec)
+    if same and rule is None and fingerprint(manifest) != info.get("dataset", {}).get("fingerprint"):
+        raise ValueError(f"'{data}' changed since run '{folder.name}' was trained (its tracks, labels or split "
+                         "differ), so its test part cannot be rebuilt; name a split rule with --split-rule.")
     tracks = manifest if split == "all" else manifest[manifest["split"] == split]
     if tracks.empty:
-        raise ValueError(f"The '{split}' split of '{data}' is empty.")
+        raise ValueError(f"The '{split}' part of '{data}' is empty (split rule: {split_info['kind']}).")
     unknown = sorted(set(tracks["label"]) - set(model.classes))
     if unknown:
         raise ValueError(f"The data has genres the model does not know: {', '.join(unknown)}.")
-    warm_audio(tracks, model.cfg, settings, progress)
+    tracks, skipped = decodable_tracks(tracks, model.cfg, progress=progress)
     predictions: pd.DataFrame = predict_tracks(model, tracks, waveform=waveform_loader(model.cfg),
                                                progress=progress)
-    metrics, confusion = compute_metrics(predictions, model.classes)
-    name = f"{folder.name}-on-{dataset_name(data)}-{split}"
-    root = out.parent if out else RUNS_DIR
-    run_id = out.name if out else name
-    new_info = {**info, "run_id": run_id, "group": run_id, "evaluation_of": folder.name,
-                "dataset": {"name": dataset_name(data), "source": data, "fingerprint": fingerprint(manifest),
-                            "tracks": int(len(tracks))},
-                "split": {**split_info, "evaluated": split},
-                "durations": {"train_seconds": 0.0, "evaluate_seconds": time.perf_counter() - started}}
-    with staged_run(run_id, root=root) as tmp:
-        (tmp / "run.json").write_text(json.dumps(new_info, indent=2))
-        shutil.copy2(folder / "history.csv", tmp / "history.csv")
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        confusion.to_csv(tmp / "confusion.csv")
-        predictions.to_parquet(tmp / "predictions.parquet", index=False)
-        for model_file in MODEL_FILES:
-            if (folder / model_file).is_file():
-                shutil.copy2(folder / model_file, tmp / model_file)
-    return root / run_id
+    run_id = out.name if out else f"{folder.name}-on-{dataset_name(data)}-{split}"
+    new_info = {key: info[key] for key in ("model", "hyperparameters", "seed") if key in info}
+    new_info.update({
+        "run_id": run_id, "group": run_id, "evaluation_of": folder.name,
+        "dataset": {"name": dataset_name(data), "source": repo_relative(data), "fingerprint": fingerprint(manifest),
+                    "tracks": int(len(tracks)), **({"synth": info["dataset"]["synth"]}
+                                                  if same and "synth" in info.get("dataset", {}) else {})},
+        "split": {**split_info, "evaluated": split},
+        "durations": {"train_seconds": 0.0, "evaluate_seconds": time.perf_counter() - started},
+    })
+    if skipped:
+        new_info["skipped_files"] = [{"path": repo_relative(p), "reason": r} for p, r in skipped]
+    history = pd.read_csv(folder / "history.csv")
+    return write_run(new_info, model=model, history=history, predictions=predictions,
+                     root=out.parent if out else None)

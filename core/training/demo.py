@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,10 @@ from tqdm import tqdm
 
 from core.library.catalog import CATALOGS_DIR, build_catalog
 from core.config import GENRES, REPO_ROOT
-from core.models.base import PRETRAINED_NAME, RUNS_DIR
-from core.training.train import TrainSettings, train, train_seeds
+from core.models.registry import PRETRAINED_NAME
+from core.runs.folder import runs_root
+from core.training.settings import TrainSettings, make_settings, with_options
+from core.training.train import train, train_seeds
 
 SYNTH_DIR: Path = REPO_ROOT / "data" / "synth"
 #: Parameters of the shipped synthetic set.
@@ -29,13 +31,13 @@ SYNTH = {"per_genre": 40, "seconds": 30.0, "seed": 0, "difficulty": 0.5}
 _COMMON = {"data": "data/synth", "split": "auto", "valid": 0.25, "test": 0.25, "seed": 0}
 #: The shipped runs and their settings (each trains in under 10 minutes on 2 CPU cores).
 DEMO_RUNS: dict[str, TrainSettings] = {
-    "cnn-synth": TrainSettings(model="cnn", epochs=20, lr=2e-3, crops_per_track=6, **_COMMON),
-    "crnn-synth": TrainSettings(model="crnn", epochs=20, lr=2e-3, crops_per_track=6, **_COMMON),
-    "knn-synth": TrainSettings(model="knn", k=10, **_COMMON),
-    "transfer-synth": TrainSettings(model="transfer", **_COMMON),
+    "cnn-synth": make_settings("cnn", epochs=20, lr=2e-3, crops_per_track=6, **_COMMON),
+    "crnn-synth": make_settings("crnn", epochs=20, lr=2e-3, crops_per_track=6, **_COMMON),
+    "knn-synth": make_settings("knn", k=10, **_COMMON),
+    "transfer-synth": make_settings("transfer", **_COMMON),
 }
 #: A seed group (split and model seeded 0, 1, 2) so the Compare page shows training variance as mean ± std.
-DEMO_SEED_GROUP = ("knn-seeds", TrainSettings(model="knn", k=10, **_COMMON), [0, 1, 2])
+DEMO_SEED_GROUP = ("knn-seeds", make_settings("knn", k=10, **_COMMON), [0, 1, 2])
 DEMO_CATALOG = "demo"
 #: Demo catalog: clips per genre, seconds per clip, base seed (distinct from the training set's clips).
 CATALOG_CLIPS = {"per_genre": 6, "seconds": 20.0, "seed": 1_000_003}
@@ -71,23 +73,26 @@ def write_catalog_audio(folder: Path, *, per_genre: int, seconds: float, seed: i
     return written
 
 
-def build_demo(*, runs: bool = True, catalog: bool = True, workers: int | None = None, progress: bool = True) -> None:
-    """Run the steps of the module docstring, skipping what exists."""
+def build_demo(*, runs: bool = True, catalog: bool = True, workers: int | None = None, progress: bool = True,
+               say: Callable[[str], None] = lambda line: None) -> None:
+    """Run the steps of the module docstring, skipping what exists. ``say`` receives one line per step."""
     from core.synth import generate_dataset
 
     group, group_settings, seeds = DEMO_SEED_GROUP
-    missing = [run_id for run_id in DEMO_RUNS if not (RUNS_DIR / run_id).exists()]
-    group_missing = not any((RUNS_DIR / f"{group}-s{seed}").exists() for seed in seeds)
+    root = runs_root()
+    missing = [run_id for run_id in DEMO_RUNS if not (root / run_id).exists()]
+    group_missing = not any((root / f"{group}-s{seed}").exists() for seed in seeds)
     if runs and (missing or group_missing):
         generate_dataset(SYNTH_DIR, workers=workers, progress=progress, **SYNTH)
         for run_id in missing:
-            print(f"training {run_id} …")
-            train(replace(DEMO_RUNS[run_id], data=str(SYNTH_DIR), run_id=run_id, workers=workers), progress=progress)
+            say(f"training {run_id} …")
+            train(with_options(DEMO_RUNS[run_id], data=str(SYNTH_DIR), run_id=run_id, workers=workers),
+                  progress=progress)
         if group_missing:
-            train_seeds(replace(group_settings, data=str(SYNTH_DIR), run_id=group, group=group, workers=workers),
+            train_seeds(with_options(group_settings, data=str(SYNTH_DIR), run_id=group, group=group, workers=workers),
                         seeds, progress=progress)
     elif runs:
-        print("All shipped runs exist; delete a run folder under models/runs to retrain it.")
+        say("All shipped runs exist; delete a run folder under models/runs to retrain it.")
     if catalog:
         audio = CATALOGS_DIR / DEMO_CATALOG / "audio"
         write_catalog_audio(audio, progress=progress, **CATALOG_CLIPS)

@@ -16,12 +16,10 @@ TABLE_COLUMNS = {
     "dataset": st.column_config.TextColumn("dataset"),
     "split": st.column_config.TextColumn("split"),
     "seed": st.column_config.NumberColumn("seed", format="%d"),
-    "epochs": st.column_config.NumberColumn("epochs", format="%d"),
-    "lr": st.column_config.NumberColumn("lr", format="%.0e"),
-    "batch_size": st.column_config.NumberColumn("batch", format="%d"),
-    "k": st.column_config.NumberColumn("k", format="%d"),
+    "hyperparameters": st.column_config.TextColumn("hyperparameters (of its kind)"),
     "segment_accuracy": st.column_config.NumberColumn("segment acc.", format="%.3f"),
     "song_accuracy": st.column_config.NumberColumn("song acc.", format="%.3f"),
+    "song_balanced_accuracy": st.column_config.NumberColumn("song balanced acc.", format="%.3f"),
     "song_macro_f1": st.column_config.NumberColumn("song macro-F1", format="%.3f"),
     "song_top2": st.column_config.NumberColumn("song top-2", format="%.3f"),
     "train_seconds": st.column_config.NumberColumn("training (s)", format="%.0f"),
@@ -70,12 +68,6 @@ def main() -> None:
         st.code(loaders.MAKE_A_RUN, language="bash")
         return
     shown = table[[c for c in TABLE_COLUMNS if c in table]].copy()
-    # Hyperparameters that do not apply to a model kind are blanked rather than shown with their defaults.
-    shown = shown.astype({c: "float64" for c in ("epochs", "lr", "batch_size", "k") if c in shown})
-    iterative = shown["model"].isin(["cnn", "crnn"])
-    shown.loc[~iterative, [c for c in ("epochs", "lr", "batch_size") if c in shown]] = None
-    shown.loc[shown["model"] != "knn", [c for c in ("k",) if c in shown]] = None
-    shown = shown.dropna(axis="columns", how="all")
     st.dataframe(shown, hide_index=True, column_config=TABLE_COLUMNS, key="runs_table")
     labels = dict(zip(table["path"], table["run_id"]))
     chosen = st.multiselect("Runs to compare", list(labels), format_func=labels.get,

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.audio.decode import AudioError
+from core.models.registry import model_kind
 from core.analysis.evaluate import most_confused, prob_columns
 from dashboard import charts, loaders
 from dashboard.state import keep, remember
@@ -92,8 +93,9 @@ def _example(data: loaders.RunData, row: pd.Series, *, audio_ok: bool, index: in
 
 def _saliency(data: loaders.RunData, examples: pd.DataFrame) -> None:
     st.subheader("What did the network look at?")
-    if data.kind not in ("cnn", "crnn"):
-        st.info(f"Saliency maps need a CNN or CRNN run; '{data.run_id}' is a {data.kind.upper()} model.")
+    if not model_kind(data.kind).saliency:
+        st.info(f"Saliency maps need a network over the mel spectrogram (CNN or CRNN); '{data.run_id}' is a "
+                f"{model_kind(data.kind).title} model.")
         return
     labels = [f"{r.track_id} · {r.start:.0f}–{r.end:.0f} s" for r in examples.itertuples(index=False)]
     cols = st.columns(3)
@@ -144,7 +146,7 @@ def _examples(data: loaders.RunData, level: str) -> None:
         "end": st.column_config.NumberColumn("end (s)", format="%.1f")})
     first = str(examples.iloc[0]["path"])
     with st.spinner("Fetching the audio of these examples…"):
-        audio_ok = bool(first) and loaders.run_audio_available(data.path, [str(p) for p in
+        audio_ok = bool(first) and loaders.fetch_run_audio(data.path, [str(p) for p in
                                                                          examples.head(int(shown))["path"]])
     if not audio_ok:
         st.warning(f"The audio of this run's test songs is not on this machine (for example '{first or 'none'}'), "

@@ -1,0 +1,104 @@
+"""Training settings, typed per model family; the CLI's ``train`` options are generated from these fields.
+
+:class:`TrainSettings` holds what every run has (data, split, seed, device, ids) and ``hyper``, the
+hyperparameters of the model's family (:class:`TorchSettings`, :class:`KNNSettings`, :class:`TransferSettings`).
+:func:`make_settings` builds one from flat keyword arguments and refuses options that do not apply to the kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
+
+
+def _opt(default: Any, help_text: str, **extra: Any) -> Any:
+    """A dataclass field whose ``help`` (and optional ``choices``) becomes a CLI option."""
+    return field(default=default, metadata={"help": help_text, **extra})
+
+
+@dataclass(frozen=True)
+class TorchSettings:
+    """CNN / CRNN training."""
+
+    epochs: int = _opt(30, "training epochs (early stopping may end sooner)")
+    lr: float = _opt(1e-3, "learning rate")
+    batch_size: int = _opt(32, "crops per batch")
+    weight_decay: float = _opt(1e-4, "weight decay")
+    optimizer: Literal["adamw", "sgd"] = _opt("adamw", "AdamW, or SGD with Nesterov momentum 0.9",
+                                              choices=("adamw", "sgd"))
+    patience: int = _opt(8, "early-stopping patience in epochs")
+    augment: bool = _opt(True, "SpecAugment time/frequency masks while training")
+    crops_per_track: int = _opt(4, "random 3-s crops per training song per epoch")
+    channels: tuple[int, ...] = _opt((16, 32, 32, 32), "channels of the four conv blocks")
+
+
+@dataclass(frozen=True)
+class KNNSettings:
+    """KNN on handcrafted features."""
+
+    k: int = _opt(10, "neighbours")
+    unit: Literal["segment", "clip"] = _opt("segment", "one feature row per 3-s segment or per whole clip",
+                                            choices=("segment", "clip"))
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """Logistic-regression head on the pretrained musicnn taggers' outputs."""
+
+    c: float = _opt(1.0, "inverse regularisation strength of the logistic regression")
+
+
+FamilySettings = TorchSettings | KNNSettings | TransferSettings
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """One training run: the data, its split, the seed, and the family's hyperparameters (saved in ``run.json``)."""
+
+    model: str
+    data: str
+    hyper: FamilySettings
+    split: str = _opt("auto", "auto, grouped, column, files:DIR (split lists) or all")
+    valid: float = _opt(0.15, "validation fraction of a grouped split")
+    test: float = _opt(0.15, "test fraction of a grouped split")
+    seed: int = _opt(0, "seed of the split and the model")
+    device: str | None = _opt(None, "cpu or cuda (default: cuda when present)")
+    workers: int | None = _opt(None, "decoding processes (default: all cores)")
+    run_id: str | None = _opt(None, "name of the run folder (default: model-data-seed-time)")
+    group: str | None = None
+
+    def hyperparameters(self) -> dict[str, object]:
+        """The family's hyperparameters plus the split fractions, as plain JSON."""
+        values = asdict(self.hyper)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+#: Fields of :class:`TrainSettings` that the CLI offers (``model``, ``data``, ``hyper`` and ``group`` are special).
+COMMON_OPTIONS = tuple(f for f in fields(TrainSettings) if "help" in f.metadata)
+
+
+def make_settings(model: str, data: str, **options: Any) -> TrainSettings:
+    """Settings for ``model`` from flat options (``epochs=20, lr=2e-3, seed=1`` …).
+
+    Raises:
+        ValueError: an option that does not apply to the model's family, or an unknown model.
+    """
+    from core.models.registry import model_kind
+
+    family = model_kind(model).settings
+    if family is None:
+        raise ValueError(f"The '{model}' model is pretrained: there is nothing to train.")
+    common = {f.name for f in fields(TrainSettings)} - {"model", "data", "hyper"}
+    own = {f.name for f in fields(family)}
+    wrong = sorted(set(options) - common - own)
+    if wrong:
+        raise ValueError(f"{', '.join('--' + w.replace('_', '-') for w in wrong)} does not apply to {model}.")
+    hyper = family(**{k: v for k, v in options.items() if k in own})
+    return TrainSettings(model=model, data=data, hyper=hyper, **{k: v for k, v in options.items() if k in common})
+
+
+def with_options(settings: TrainSettings, **options: Any) -> TrainSettings:
+    """A copy with common fields and/or hyperparameters replaced."""
+    own = {f.name for f in fields(type(settings.hyper))}
+    hyper = replace(settings.hyper, **{k: v for k, v in options.items() if k in own})
+    return replace(settings, hyper=hyper, **{k: v for k, v in options.items() if k not in own})
