@@ -20,8 +20,8 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from core.data.cache import cached_waveform, warm_cache
 from core.config import REPO_ROOT, AudioConfig
+from core.data.cache import cached_waveform, warm_cache
 from core.data.sources import load_source
 
 

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-
 from core.audio.decode import load_audio  # noqa: E402
+from core.audio.features import (  # noqa: E402
+    FEATURE_SAMPLE_RATE,
+    clip_features,
+    reference_clip_features,
+)
 from core.config import REPO_ROOT  # noqa: E402
-from core.audio.features import FEATURE_SAMPLE_RATE, clip_features, reference_clip_features  # noqa: E402
 
 SR = FEATURE_SAMPLE_RATE
 

@@ -24,12 +24,19 @@ import numpy as np
 import soundfile as sf
 import torch
 
-
 from core.audio.decode import cut_segments, load_audio  # noqa: E402
 from core.config import REPO_ROOT  # noqa: E402
 from core.pretrained.genre_map import genre_spectrum  # noqa: E402
-from core.pretrained.musicnn import (PATCH_FRAMES, SAMPLE_RATE, TAGGERS, MusicnnFrontend,  # noqa: E402
-                                     load_reference_net, load_tagger, song_patches, tag_vocabulary)
+from core.pretrained.musicnn import (  # noqa: E402
+    PATCH_FRAMES,
+    SAMPLE_RATE,
+    TAGGERS,
+    MusicnnFrontend,
+    load_reference_net,
+    load_tagger,
+    song_patches,
+    tag_vocabulary,
+)
 
 SONG_SECONDS = 180.0
 EXAMPLE = REPO_ROOT.parent / "shared" / "data" / "musicnn_examples" / "joram-moments_of_clarity-08-solipsism-59-88.mp3"

@@ -17,13 +17,12 @@ import soundfile as sf
 import soxr
 import torch
 
-
+from core.analysis.predict import predict_song  # noqa: E402
 from core.audio.decode import cut_segments  # noqa: E402
 from core.config import GENRES, AudioConfig  # noqa: E402
+from core.models.nets import build_net  # noqa: E402
 from core.models.torchnet import TorchGenreModel
 from core.runs.folder import load_model, runs_root
-from core.models.nets import build_net  # noqa: E402
-from core.analysis.predict import predict_song  # noqa: E402
 
 
 def make_mp3(path: Path, seconds: float = 180.0, sr: int = 44100) -> Path:

@@ -32,7 +32,6 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-
 from core.config import GENRES  # noqa: E402
 from core.synth import ARTISTS_PER_GENRE, generate_dataset, render_clip  # noqa: E402
 

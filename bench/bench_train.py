@@ -21,10 +21,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from core.config import GENRES, AudioConfig  # noqa: E402
-from core.models.torchnet import TorchGenreModel
-from core.models.nets import NETS, build_net  # noqa: E402
 from core.analysis.predict import predict_waveform  # noqa: E402
+from core.config import GENRES, AudioConfig  # noqa: E402
+from core.models.nets import NETS, build_net  # noqa: E402
+from core.models.torchnet import TorchGenreModel
 
 
 def train_throughput(kind: str, *, batches: int, cfg: AudioConfig) -> float:

@@ -7,12 +7,14 @@ can never drift between training and inference.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+
+from core.errors import InputError
 
 #: The ten GTZAN genres, in the order used for class indices everywhere in the project.
 GENRES: tuple[str, ...] = (
@@ -112,7 +114,7 @@ class AudioConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"Unknown AudioConfig fields: {sorted(unknown)}")
+            raise InputError(f"Unknown AudioConfig fields: {sorted(unknown)}")
         return cls(**data)
 
     def to_json(self) -> str:

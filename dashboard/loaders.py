@@ -7,7 +7,6 @@ song catalogs from ``$GENRE_LAB_CATALOGS``, else ``data/catalogs``.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import tempfile
@@ -18,12 +17,18 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.analysis.evaluate import (
+    misclassified,
+    prob_columns,
+    segment_confusion,
+    song_table,
+)
+from core.analysis.predict import SongPrediction, predict_song
 from core.audio.decode import load_audio
+from core.audio.files import bytes_hash
 from core.config import AudioConfig, from_repo
-from core.analysis.evaluate import misclassified, prob_columns, segment_confusion, song_table
 from core.models.base import GenreModel
 from core.models.registry import PRETRAINED_NAME
-from core.analysis.predict import SongPrediction, predict_song
 from core.runs.folder import Run, list_runs, load_model, runs_root, runs_table
 
 #: Environment variable naming another catalogs folder.
@@ -116,8 +121,8 @@ class Upload:
 
     @classmethod
     def of(cls, data: bytes, name: str) -> "Upload":
-        """Wrap bytes; the digest is the same as :func:`core.library.catalog.content_hash` gives the file."""
-        return cls(data=data, name=name, digest=hashlib.blake2b(data, digest_size=16).hexdigest())
+        """Wrap bytes; the digest is the same as :func:`core.audio.files.content_hash` gives the file."""
+        return cls(data=data, name=name, digest=bytes_hash(data))
 
 
 _BY_DIGEST = {Upload: lambda upload: upload.digest}

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.audio.decode import AudioError, cut_segments, load_audio, random_crop, segment_bounds
+from core.audio.decode import (
+    AudioError,
+    cut_segments,
+    load_audio,
+    random_crop,
+    segment_bounds,
+)
 
 SR = 22050
 

@@ -23,8 +23,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from core.config import REPO_ROOT
 from core.analysis.evaluate import segment_confusion
+from core.config import REPO_ROOT
 from core.runs.folder import Run, list_runs
 
 pytestmark = pytest.mark.browser
@@ -120,7 +120,6 @@ def _no_exception(page) -> None:
 
 def test_upload_analyse_and_every_page(server: tuple[str, Path], tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
-
     from test_dashboard import SR, tone_clip
 
     url, runs = server

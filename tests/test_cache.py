@@ -10,8 +10,9 @@ import pytest
 import soundfile as sf
 
 from core.audio import decode as audio
+from core.cli.main import main
 from core.data import cache
-from core.data.cache import cache_command, cache_root, cached_waveform, warm_cache
+from core.data.cache import cache_root, cached_waveform, warm_cache
 
 SR = 16000
 
@@ -123,11 +124,11 @@ def test_cache_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "cache"))
     _tone(tmp_path / "music" / "rock" / "a.wav", seconds=0.5)
     _tone(tmp_path / "music" / "jazz" / "b.flac", seconds=0.5)
-    assert cache_command(source=str(tmp_path / "music"), workers=1, sample_rate=SR) == 0
+    assert main(["cache", str(tmp_path / "music"), "--workers", "1"]) == 0
     assert "2 decoded" in capsys.readouterr().out
-    assert cache_command(source=str(tmp_path / "music"), workers=1, sample_rate=SR) == 0
+    assert main(["cache", str(tmp_path / "music"), "--workers", "1"]) == 0
     assert "2 already cached" in capsys.readouterr().out
     (tmp_path / "music" / "jazz" / "broken.ogg").write_bytes(b"")
-    assert cache_command(source=str(tmp_path / "music"), workers=1, sample_rate=SR) == 1
+    assert main(["cache", str(tmp_path / "music"), "--workers", "1"]) == 1
     assert "broken.ogg" in capsys.readouterr().out
-    assert cache_command(source=str(tmp_path / "absent"), workers=1, sample_rate=SR) == 2
+    assert main(["cache", str(tmp_path / "absent"), "--workers", "1"]) == 2

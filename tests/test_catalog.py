@@ -10,15 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from conftest import TONE_GENRES, noisy_tone
 from mutagen.flac import FLAC
 
-from core.library.catalog import Catalog, build_catalog, content_hash
-from core.runs.folder import load_model
 from core.analysis.predict import predict_song
-from core.library.recommend import recommend, recommend_command
+from core.audio.files import content_hash
+from core.cli.main import main
+from core.library.catalog import Catalog, build_catalog
+from core.library.recommend import recommend
+from core.runs.folder import load_model
 from core.training.settings import make_settings
 from core.training.train import train
-from conftest import TONE_GENRES, noisy_tone
 
 SR = 22050
 FREQS = TONE_GENRES
@@ -103,8 +105,8 @@ def test_recommend_excludes_query_and_duplicates(music: Path, run: Path, catalog
 
 
 def test_recommend_command_json(music: Path, run: Path, catalog_root: Path, capsys: pytest.CaptureFixture) -> None:
-    code = recommend_command(file=music / "metal" / "album" / "metal0.flac", catalog=str(catalog_root / "t"), k=3,
-                             same_genre=False, as_json=True, model=None)
+    code = main(["recommend", str(music / "metal" / "album" / "metal0.flac"), "--catalog", str(catalog_root / "t"),
+                 "--k", "3", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and len(out["results"]) == 3
     assert set(out["results"][0]) >= {"title", "artist", "genre", "similarity", "path", "reason"}

@@ -15,7 +15,7 @@ def test_help_lists_every_command() -> None:
     out = subprocess.run([sys.executable, "-m", "core", "--help"], cwd=REPO_ROOT, capture_output=True, text=True)
     assert out.returncode == 0
     for command in ("synth", "features", "train", "evaluate", "runs", "predict", "catalog", "recommend", "tag",
-                    "tags"):
+                    "top-tags"):
         assert command in out.stdout
 
 

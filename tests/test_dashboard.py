@@ -20,11 +20,10 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.config import REPO_ROOT
 from core.analysis.evaluate import segment_confusion
-from core.runs.folder import load_model
 from core.analysis.predict import predict_song
-from core.runs.folder import Run
+from core.config import REPO_ROOT
+from core.runs.folder import Run, load_model
 
 HOME = str(REPO_ROOT / "dashboard" / "Home.py")
 SR = 22050

@@ -10,9 +10,16 @@ import pytest
 import soundfile as sf
 
 from core.audio.features import (
-    FEATURE_COLUMNS, MIN_SECONDS, FeatureError, clip_features, features_command, features_table, label_from_path,
-    reference_clip_features, segment_features,
+    FEATURE_COLUMNS,
+    MIN_SECONDS,
+    FeatureError,
+    clip_features,
+    features_table,
+    label_from_path,
+    reference_clip_features,
+    segment_features,
 )
+from core.cli.main import main
 
 SR = 22050
 PUBLIC_COLUMNS = ["filename", "length", *FEATURE_COLUMNS, "label"]
@@ -142,7 +149,7 @@ def audio_dir(tmp_path: Path) -> Path:
 
 def test_command_writes_the_public_columns(audio_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "out" / "features.csv"
-    code = features_command(inputs=[audio_dir], out=out, segment_seconds=None, workers=1)
+    code = main(["features", str(audio_dir), "--out", str(out), "--workers", "1"])
     assert code == 1  # one unreadable file: reported, skipped
     err = capsys.readouterr().err
     assert "blues.00003.wav" in err and "not audio" in err
@@ -156,13 +163,15 @@ def test_command_writes_the_public_columns(audio_dir: Path, tmp_path: Path, caps
 
 def test_command_segments_and_missing_path(audio_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "seg.csv"
-    assert features_command(inputs=[audio_dir / "jazz.00001.wav"], out=out, segment_seconds=3.0, workers=1) == 0
+    assert main(["features", str(audio_dir / "jazz.00001.wav"), "--out", str(out), "--segments", "--workers", "1"]) == 0
     table = pd.read_csv(out)
     assert list(table.columns) == PUBLIC_COLUMNS
     assert list(table["filename"]) == ["jazz.00001.0.wav", "jazz.00001.1.wav"]
     assert list(table["length"]) == [3 * SR, 3 * SR]
     capsys.readouterr()
-    assert features_command(inputs=[tmp_path / "nope"], out=out, segment_seconds=None, workers=1) == 2
+    with pytest.raises(SystemExit) as exit_:  # argparse refuses a missing path with one line
+        main(["features", str(tmp_path / "nope"), "--out", str(out)])
+    assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope" in err
 

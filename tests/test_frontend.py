@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import AudioConfig
 from core.audio.frontend import MelFrontend, SpecAugment
+from core.config import AudioConfig
 
 CFG = AudioConfig()
 

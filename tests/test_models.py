@@ -9,13 +9,13 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from core.analysis.predict import AMBIGUITY_MARGIN, predict_waveform, summarise
 from core.config import GENRES, AudioConfig
 from core.models.knn import KNNGenreModel
-from core.models.torchnet import TorchGenreModel
 from core.models.nets import NETS, build_net
 from core.models.registry import KINDS
+from core.models.torchnet import TorchGenreModel
 from core.training.settings import make_settings
-from core.analysis.predict import AMBIGUITY_MARGIN, predict_waveform, summarise
 
 CFG = AudioConfig()
 

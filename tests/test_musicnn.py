@@ -18,9 +18,21 @@ from core.audio.decode import cut_segments, load_audio
 from core.config import GENRES
 from core.pretrained import tfcheckpoint as tfc
 from core.pretrained.genre_map import GENRE_TAGS, genre_spectrum
-from core.pretrained.musicnn import (PATCH_FRAMES, PATCH_SAMPLES, PRETRAINED_DIR, SAMPLE_RATE, TAGGERS, FastMusicnn,
-                                     MusicnnFrontend, load_musicnn_genre_model, load_reference_net, song_patches,
-                                     tag_vocabulary, taggram, top_tags)
+from core.pretrained.musicnn import (
+    PATCH_FRAMES,
+    PATCH_SAMPLES,
+    PRETRAINED_DIR,
+    SAMPLE_RATE,
+    TAGGERS,
+    FastMusicnn,
+    MusicnnFrontend,
+    load_musicnn_genre_model,
+    load_reference_net,
+    song_patches,
+    tag_vocabulary,
+    taggram,
+    top_tags,
+)
 
 WHEEL_ENV = "MUSICNN_WHEEL"
 #: Where the README's ``pip download --no-deps musicnn==0.1.0 -d /tmp/musicnn`` puts the wheel.

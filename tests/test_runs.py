@@ -46,7 +46,6 @@ def test_run_ids_cannot_escape_the_runs_folder(tmp_path: Path, bad: str) -> None
 def tone_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 genres × 6 songs of 4 s (tone + noise), with split lists that differ from any seeded split."""
     import soundfile as sf
-
     from conftest import TONE_GENRES, noisy_tone
 
     root = tmp_path_factory.mktemp("tones")

@@ -10,10 +10,17 @@ import numpy as np
 import pytest
 import torch
 
+from core.analysis.saliency import (
+    class_probabilities,
+    grad_cam,
+    mel_spectrogram,
+    network_spectrogram,
+    occlude,
+    occlusion,
+    salient_regions,
+)
 from core.config import AudioConfig
 from core.models.nets import build_net
-from core.analysis.saliency import (class_probabilities, grad_cam, mel_spectrogram, network_spectrogram, occlude, occlusion,
-                           salient_regions)
 
 CFG = AudioConfig(n_mels=64, segment_seconds=1.5)
 PATCH = (12, 12)

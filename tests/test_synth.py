@@ -15,9 +15,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from core.cli.main import main
 from core.config import GENRES
-from core.synth import ARTISTS_PER_GENRE, artist_name, generate_dataset, render_clip, synth_command, track_title
-from core.synth import dsp, theory
+from core.synth import (
+    ARTISTS_PER_GENRE,
+    artist_name,
+    dsp,
+    generate_dataset,
+    render_clip,
+    theory,
+    track_title,
+)
 from core.synth.dataset import SynthError
 from core.synth.plan import Params, Plan
 from core.synth.styles import STYLES, clip_style
@@ -100,13 +108,13 @@ def test_plucked_string_is_in_tune(freq: float) -> None:
 def test_dataset_bytes_do_not_depend_on_worker_count(tmp_path: Path) -> None:
     one, two = tmp_path / "one", tmp_path / "two"
     generate_dataset(one, per_genre=1, seconds=1.0, seed=7, workers=1, progress=False)
-    meta = generate_dataset(two, per_genre=1, seconds=1.0, seed=7, workers=2, progress=False)
+    meta = generate_dataset(two, per_genre=1, seconds=1.0, seed=7, workers=2, progress=False).metadata
     assert _digest(one) == _digest(two) and len(_digest(one)) == len(GENRES)
     assert (one / "metadata.csv").read_bytes() == meta.read_bytes()
 
 
 def test_dataset_tree_metadata_and_files(tmp_path: Path) -> None:
-    meta_path = generate_dataset(tmp_path, per_genre=2, seconds=1.5, seed=1, workers=1, progress=False)
+    meta_path = generate_dataset(tmp_path, per_genre=2, seconds=1.5, seed=1, workers=1, progress=False).metadata
     meta = pd.read_csv(meta_path)
     assert list(meta.columns) == ["path", "label", "artist", "title", "track_id", "seed", "duration"]
     assert sorted(set(meta["label"])) == sorted(GENRES) and len(meta) == 2 * len(GENRES)
@@ -144,11 +152,11 @@ def test_resume_skips_done_files_and_refuses_other_parameters(tmp_path: Path) ->
 
 
 def test_synth_command_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert synth_command(out=tmp_path, per_genre=1, seconds=0.5, seed=0, difficulty=0.5, workers=1) == 0
+    assert main(["synth", "--out", str(tmp_path), "--per-genre", "1", "--seconds", "0.5", "--seed", "0", "--workers", "1"]) == 0
     text = capsys.readouterr().out
     assert "10 clips" in text and "metadata.csv" in text
-    assert synth_command(out=tmp_path, per_genre=1, seconds=0.5, seed=9, difficulty=0.5, workers=1) == 2
-    assert "seed" in capsys.readouterr().out
+    assert main(["synth", "--out", str(tmp_path), "--per-genre", "1", "--seconds", "0.5", "--seed", "9", "--workers", "1"]) == 2
+    assert "seed" in capsys.readouterr().err
 
 
 def _mfcc_stats(clip: np.ndarray) -> np.ndarray:

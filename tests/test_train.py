@@ -9,14 +9,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from conftest import TONE_GENRES, noisy_tone
 
 from core.analysis.evaluate import prob_columns
-from core.runs.folder import load_model
 from core.analysis.predict import predict_song
-from core.runs.folder import RUN_FILES, Run, list_runs, runs_table, seed_summary
+from core.runs.folder import (
+    RUN_FILES,
+    Run,
+    list_runs,
+    load_model,
+    runs_table,
+    seed_summary,
+)
 from core.training.settings import TrainSettings, make_settings
 from core.training.train import train, train_seeds
-from conftest import TONE_GENRES, noisy_tone
 
 SR = 22050
 CLASSES = TONE_GENRES

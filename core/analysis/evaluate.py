@@ -10,12 +10,18 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
 from tqdm import tqdm
 
+from core.analysis.predict import predict_waveform
 from core.config import repo_relative
 from core.models.base import GenreModel
-from core.analysis.predict import predict_waveform
 
 
 def prob_columns(classes: Sequence[str]) -> list[str]:

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.config import AudioConfig
 from core.audio.frontend import MelFrontend
+from core.config import AudioConfig
 from core.models.nets import GenreNet
 
 #: A rectangle of a spectrogram: ``(mel_slice, frame_slice)``.

@@ -20,6 +20,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from core.errors import GenreLabError
+
 #: Formats soundfile decodes here, named for people.
 SUPPORTED_FORMATS_TEXT = "WAV, FLAC, OGG/Vorbis, Opus, MP3, AIFF and AU"
 #: Peak amplitude under which a recording counts as silent (-80 dBFS).
@@ -28,7 +30,7 @@ _BLOCK_SECONDS = 2.0
 _PYAV_EXTENSIONS = (".m4a", ".mp4", ".aac")
 
 
-class AudioError(ValueError):
+class AudioError(GenreLabError, ValueError):
     """Audio that cannot be analysed; ``str(error)`` is a sentence for the person who gave the file."""
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import multiprocessing
 import re
-import sys
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -33,7 +32,8 @@ from scipy.ndimage import median_filter
 from tqdm import tqdm
 
 from core.audio.decode import AudioError, cut_segments, load_audio
-from core.config import AUDIO_EXTENSIONS, GENRES, AudioConfig
+from core.config import GENRES, AudioConfig
+from core.errors import GenreLabError, InputError
 
 #: The 57 feature columns of the public GTZAN table, in its order.
 FEATURE_COLUMNS: tuple[str, ...] = (
@@ -60,7 +60,7 @@ _FILES_PER_WORKER = 8
 _GTZAN_NAME = re.compile(r"^(?P<genre>[a-z]+)\.\d+$")
 
 
-class FeatureError(ValueError):
+class FeatureError(GenreLabError, ValueError):
     """Input the features cannot be computed for; ``str(error)`` is a sentence for a person."""
 
 
@@ -265,7 +265,7 @@ def features_table(paths: Sequence[Path], *, labels: Sequence[str | None] | None
     """
     paths = [Path(p) for p in paths]
     if labels is not None and len(labels) != len(paths):
-        raise ValueError(f"{len(labels)} labels for {len(paths)} files.")
+        raise InputError(f"{len(labels)} labels for {len(paths)} files.")
     if workers is None:  # a worker spends seconds importing librosa: only worth it for several files each
         workers = min(multiprocessing.cpu_count(), len(paths) // _FILES_PER_WORKER)
     n_workers = min(workers, len(paths))
@@ -305,49 +305,3 @@ def label_from_path(path: Path) -> str | None:
     return path.parent.name if path.parent.name in GENRES else None
 
 
-def find_audio(inputs: Sequence[Path]) -> list[Path]:
-    """Audio files among ``inputs``: files as given, folders scanned recursively for ``AUDIO_EXTENSIONS``.
-
-    Raises:
-        FileNotFoundError: an input does not exist.
-    """
-    found: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            found.extend(sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS))
-        elif item.is_file():
-            found.append(item)
-        else:
-            raise FileNotFoundError(f"'{item}' does not exist.")
-    return found
-
-
-def features_command(*, inputs: list[Path], out: Path, segment_seconds: float | None,
-                     workers: int | None) -> int:
-    """``python -m core features``: write the table of :func:`features_table` for files and folders to a CSV.
-
-    Labels come from GTZAN-style names or genre-named parent folders; the ``label`` column is written when
-    at least one file has one (empty where unknown). Files that fail are listed on stderr and skipped.
-
-    Returns:
-        0 when every file was processed, 1 when some failed or no audio was found, 2 for a missing input.
-    """
-    try:
-        paths = find_audio(inputs)
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if not paths:
-        print(f"error: no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {', '.join(map(str, inputs))}.",
-              file=sys.stderr)
-        return 1
-    guessed = [label_from_path(p) for p in paths]
-    table = features_table(paths, labels=guessed if any(guessed) else None, segment_seconds=segment_seconds,
-                           workers=workers)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
-    for error in table.attrs["errors"]:
-        print(f"skipped {error}", file=sys.stderr)
-    print(f"Wrote {len(table)} rows x {len(table.columns)} columns from {len(paths) - len(table.attrs['errors'])}"
-          f"/{len(paths)} files to {out}")
-    return 1 if table.attrs["errors"] else 0

@@ -10,7 +10,6 @@ builds that do not import beside the CPU torch wheel.
 from __future__ import annotations
 
 import librosa
-import numpy as np
 import torch
 from torch import nn
 

@@ -13,10 +13,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from core.audio.decode import AudioError
+from core.errors import GenreLabError
 
 
-class CliError(Exception):
-    """A user error: printed as one line, exit code 2."""
+class CliError(GenreLabError):
+    """A user error found by the command line itself: printed as one line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,24 +42,55 @@ def _seeds(text: str) -> list[int]:
 # --- command handlers --------------------------------------------------------------------------------------------
 
 def _cmd_synth(a: argparse.Namespace) -> int:
-    from core.synth import synth_command
+    from core.config import GENRES
+    from core.synth import ARTISTS_PER_GENRE, generate_dataset
 
-    return synth_command(out=a.out, per_genre=a.per_genre, seconds=a.seconds, seed=a.seed,
-                         difficulty=a.difficulty, workers=a.workers)
+    summary = generate_dataset(a.out, per_genre=a.per_genre, seconds=a.seconds, seed=a.seed,
+                               difficulty=a.difficulty, workers=a.workers)
+    total = summary.written + summary.skipped
+    print(f"Synthetic genre set in {a.out}: {total} clips ({a.per_genre} per genre x {len(GENRES)} genres, "
+          f"{a.seconds:g} s each, {ARTISTS_PER_GENRE} artists per genre), seed {a.seed}, difficulty {a.difficulty:g}.")
+    rate = f" in {summary.seconds:.1f} s" if summary.written else ""
+    print(f"Wrote {summary.written}{rate}, kept {summary.skipped} already there. Metadata: {summary.metadata}")
+    return 0
 
 
 def _cmd_features(a: argparse.Namespace) -> int:
-    from core.audio.features import features_command
+    from core.audio.features import features_table, label_from_path
+    from core.audio.files import find_audio
+    from core.config import AUDIO_EXTENSIONS
 
-    return features_command(inputs=a.inputs, out=a.out, segment_seconds=3.0 if a.segments else None,
-                            workers=a.workers)
+    paths = find_audio(a.inputs)
+    if not paths:
+        raise CliError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {', '.join(map(str, a.inputs))}.")
+    guessed = [label_from_path(p) for p in paths]
+    table = features_table(paths, labels=guessed if any(guessed) else None,
+                           segment_seconds=3.0 if a.segments else None, workers=a.workers)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(a.out, index=False)
+    for error in table.attrs["errors"]:
+        print(f"skipped {error}", file=sys.stderr)
+    done = len(paths) - len(table.attrs["errors"])
+    print(f"Wrote {len(table)} rows x {len(table.columns)} columns from {done}/{len(paths)} files to {a.out}")
+    return 1 if table.attrs["errors"] else 0
 
 
 def _cmd_cache(a: argparse.Namespace) -> int:
-    from core.data.cache import cache_command
     from core.config import AudioConfig
+    from core.data.cache import warm_cache
+    from core.data.sources import load_source
 
-    return cache_command(source=a.source, workers=a.workers, sample_rate=AudioConfig().sample_rate)
+    paths = load_source(a.source)["path"].dropna().tolist()
+    if not paths:
+        print(f"{a.source} has no audio files (a feature table?): nothing to cache.")
+        return 0
+    cfg = AudioConfig()
+    report = warm_cache(paths, sample_rate=cfg.sample_rate, max_seconds=cfg.max_seconds, workers=a.workers)
+    print(f"{report.total} files in {report.seconds:.1f} s: {report.decoded} decoded, {report.cached} already "
+          f"cached, {len(report.failed)} unreadable. Cache: {report.cache_dir}")
+    for path, reason in report.failed:
+        print(f"  unreadable: {path}: {reason}")
+    return 1 if report.failed else 0
 
 
 def _settings(a: argparse.Namespace):
@@ -108,8 +140,8 @@ def _cmd_runs(a: argparse.Namespace) -> int:
 
 
 def _cmd_predict(a: argparse.Namespace) -> int:
-    from core.runs.folder import load_model
     from core.analysis.predict import predict_song
+    from core.runs.folder import load_model
 
     model = load_model(a.model)
     results = {}
@@ -140,7 +172,7 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     return 0 if all("error" not in r for r in results.values()) else 1
 
 
-def _cmd_tags(a: argparse.Namespace) -> int:
+def _cmd_top_tags(a: argparse.Namespace) -> int:
     from core.pretrained.musicnn import top_tags
 
     for tag in top_tags(a.file, model=a.model, top=a.top):
@@ -151,21 +183,43 @@ def _cmd_tags(a: argparse.Namespace) -> int:
 def _cmd_catalog(a: argparse.Namespace) -> int:
     from core.library.catalog import build_catalog
 
-    build_catalog(a.folder, name=a.name, model=a.model, workers=a.workers)
+    report = build_catalog(a.folder, name=a.name, model=a.model, workers=a.workers)
+    print(f"Catalog '{a.name}': {report.added} added, {report.skipped} unchanged, {len(report.failed)} failed, "
+          f"{report.total} songs in {report.folder}.")
+    for path, error in report.failed:
+        print(f"  failed: {path}: {error}")
     return 0
 
 
 def _cmd_recommend(a: argparse.Namespace) -> int:
-    from core.library.recommend import recommend_command
+    from core.analysis.predict import predict_song
+    from core.audio.files import content_hash
+    from core.library.catalog import Catalog
+    from core.library.recommend import recommend
+    from core.runs.folder import load_model
 
-    return recommend_command(file=a.file, catalog=a.catalog, k=a.k, same_genre=a.same_genre, as_json=a.json,
-                             model=a.model)
+    cat = Catalog.load(a.catalog)
+    if a.model and a.model != cat.info["model"]:
+        print(f"note: catalog '{cat.name}' was built with '{cat.info['model']}'; using that model.", file=sys.stderr)
+    query = predict_song(a.file, model=load_model(cat.info["model"]))
+    table = recommend(query, catalog=cat, k=a.k, same_genre=a.same_genre, exclude_hash=content_hash(a.file))
+    if a.json:
+        print(json.dumps({"query": {"path": str(a.file), "genre": query.genre, "top": query.top(3)},
+                          "results": table.drop(columns=["hash"]).to_dict(orient="records")}, indent=2))
+        return 0
+    print(f"{a.file}: {query.genre} ({', '.join(f'{g} {p:.2f}' for g, p in query.top(3))})")
+    if table.empty:
+        print("No similar songs found" + (" of the same genre." if a.same_genre else "."))
+    for n, row in enumerate(table.itertuples(index=False), 1):
+        print(f"{n:2d}. {row.similarity:.3f}  {row.title} — {row.artist or 'unknown artist'} [{row.genre}]  "
+              f"{row.reason}\n      {row.path}")
+    return 0
 
 
 def _cmd_tag(a: argparse.Namespace) -> int:
-    from core.runs.folder import load_model
     from core.analysis.predict import predict_song
-    from core.library.tags import tag_files
+    from core.library.tags import describe, tag_files
+    from core.runs.folder import load_model
 
     model = load_model(a.model)
 
@@ -173,21 +227,31 @@ def _cmd_tag(a: argparse.Namespace) -> int:
         pred = predict_song(path, model=model)
         return [g for g, _ in pred.top(2 if pred.ambiguous else 1)]
 
-    changes = tag_files(a.inputs, genres, write=a.write, mode=a.mode, report_csv=a.report)
-    return 1 if any(c.error for c in changes) else 0
+    changes = tag_files(a.inputs, genres, write=a.write, mode=a.mode, report_csv=a.report,
+                        on_change=lambda change: print(describe(change)))
+    errors = sum(c.error is not None for c in changes)
+    if a.write:
+        summary = f"{sum(c.written for c in changes)} rewritten"
+    else:
+        summary = f"{sum(c.changed for c in changes)} would change (dry run: no file was modified)"
+    print(f"{len(changes)} files: {summary}, {errors} with errors.")
+    return 1 if errors else 0
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:
     from core.training.demo import build_demo
 
-    build_demo(runs=not a.skip_runs, catalog=not a.skip_catalog, workers=a.workers)
+    build_demo(runs=not a.skip_runs, catalog=not a.skip_catalog, workers=a.workers, say=print)
     return 0
 
 
 def _cmd_convert(a: argparse.Namespace) -> int:
-    from core.pretrained.convert import convert_command
+    from core.pretrained.convert import convert_musicnn
 
-    return convert_command(wheel=a.wheel, out=a.out)
+    for name, path in convert_musicnn(wheel=a.wheel, out=a.out).items():
+        print(f"{name}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    print(f"tags, licence and README in {a.out}")
+    return 0
 
 
 # --- parser ------------------------------------------------------------------------------------------------------
@@ -291,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run id, run folder or 'musicnn' (default: the pretrained tagger, which knows real music)")
     p.add_argument("--json", action="store_true")
 
-    p = add("tags", _cmd_tags, "Top tags of the pretrained musicnn tagger, one per line.")
+    p = add("top-tags", _cmd_top_tags, "Top tags of the pretrained musicnn tagger, one per line.")
     p.add_argument("file", type=_existing)
     p.add_argument("--model", choices=["mtt", "msd"], default="mtt")
     p.add_argument("--top", type=int, default=10)
@@ -336,9 +400,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (CliError, AudioError, ValueError, FileNotFoundError, FileExistsError) as error:
+    except (GenreLabError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: nothing half-written was kept.", file=sys.stderr)
         return 130
+    except Exception:  # noqa: BLE001 - not caused by the input: a bug, shown as one
+        import traceback
+
+        traceback.print_exc()
+        print("This is a bug in Genre Lab, not a problem with your input: please report it with the command "
+              "you ran and the lines above.", file=sys.stderr)
+        return 70

@@ -12,7 +12,6 @@ The cache folder is, in order: the ``cache_dir`` argument, the ``GENRE_LAB_CACHE
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import time
@@ -27,6 +26,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from core.audio import decode as audio
+from core.audio.files import content_hash
 from core.config import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -44,15 +44,6 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
         return Path(cache_dir)
     env = os.environ.get(CACHE_ENV)
     return Path(env) if env else REPO_ROOT / "data" / "cache"
-
-
-def content_hash(path: str | Path) -> str:
-    """blake2b (16-byte digest) of the file's bytes, read in 1 MiB chunks; 32 hex characters."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _entry(root: Path, digest: str, *, sample_rate: int, max_seconds: float | None) -> Path:
@@ -230,36 +221,3 @@ def _collect(results, report: CacheReport, bar: tqdm) -> None:
         else:
             report.cached += 1
         bar.update(1)
-
-
-def cache_command(*, source: str, workers: int | None, sample_rate: int,
-                  max_seconds: float | None = None) -> int:
-    """``python -m core cache SOURCE [--workers N]``: decode every audio file of a source into the cache.
-
-    Args:
-        source: Any :func:`core.data.sources.load_source` spec.
-        workers: Processes (None: all cores).
-        sample_rate: Output rate in Hz (the run's ``AudioConfig.sample_rate``).
-        max_seconds: Decode limit per file (None: whole files, which also serve any larger limit).
-
-    Returns:
-        0 when every file is cached, 1 when some could not be read (they are listed), 2 when the source
-        cannot be read.
-    """
-    from core.data.sources import load_source
-
-    try:
-        manifest = load_source(source)
-    except (ValueError, OSError) as error:
-        print(f"Cannot read the source: {error}")
-        return 2
-    paths = manifest["path"].dropna().tolist()
-    if not paths:
-        print(f"{source} has no audio files (a feature table?): nothing to cache.")
-        return 0
-    report = warm_cache(paths, sample_rate=sample_rate, max_seconds=max_seconds, workers=workers)
-    print(f"{report.total} files in {report.seconds:.1f} s: {report.decoded} decoded, {report.cached} already "
-          f"cached, {len(report.failed)} unreadable. Cache: {report.cache_dir}")
-    for path, reason in report.failed:
-        print(f"  unreadable: {path}: {reason}")
-    return 1 if report.failed else 0

@@ -27,7 +27,9 @@ import soundfile as sf
 from sklearn.model_selection import StratifiedGroupKFold
 from tqdm import tqdm
 
+from core.audio.files import audio_files
 from core.config import AUDIO_EXTENSIONS
+from core.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +48,6 @@ _SOURCE_KINDS = ("gtzan", "folders", "csv", "fma", "fma-small", "fma-medium", "f
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-
-def _audio_files(root: Path) -> list[Path]:
-    """Audio files under ``root`` (any depth), sorted, by :data:`AUDIO_EXTENSIONS`."""
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
-
 
 def probe_durations(paths: list[str | None]) -> np.ndarray:
     """Durations in seconds read from file headers (``soundfile.info``); NaN where absent or unreadable.
@@ -86,7 +83,7 @@ def _finish(frame: pd.DataFrame, *, probe: bool = True) -> Manifest:
             frame.loc[missing, "duration"] = probe_durations(paths)
     if "segment" not in frame and frame["track_id"].duplicated().any():
         dupes = frame.loc[frame["track_id"].duplicated(), "track_id"].unique()[:3].tolist()
-        raise ValueError(f"Duplicate track ids in the source, e.g. {dupes}; every recording needs its own id.")
+        raise InputError(f"Duplicate track ids in the source, e.g. {dupes}; every recording needs its own id.")
     extra = [c for c in frame.columns if c not in MANIFEST_COLUMNS]
     return frame[list(MANIFEST_COLUMNS) + extra]
 
@@ -95,11 +92,11 @@ def validate_manifest(manifest: Manifest) -> None:
     """Raise ``ValueError`` with a readable sentence when ``manifest`` breaks the manifest contract."""
     missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
     if missing:
-        raise ValueError(f"The manifest lacks the columns {missing}; expected {list(MANIFEST_COLUMNS)}.")
+        raise InputError(f"The manifest lacks the columns {missing}; expected {list(MANIFEST_COLUMNS)}.")
     if "split" in manifest.columns:
         bad = set(manifest["split"].dropna().unique()) - set(SPLITS)
         if bad:
-            raise ValueError(f"Unknown split names {sorted(bad)}; use {list(SPLITS)}.")
+            raise InputError(f"Unknown split names {sorted(bad)}; use {list(SPLITS)}.")
 
 
 # ----------------------------------------------------------------------------------------------- sources
@@ -111,13 +108,13 @@ def load_folder_tree(root: str | Path) -> Manifest:
     """
     root = Path(root).resolve()
     rows = []
-    for path in _audio_files(root):
+    for path in audio_files(root):
         rel = path.relative_to(root)
         if len(rel.parts) < 2:
             continue
         rows.append({"track_id": rel.with_suffix("").as_posix(), "path": str(path), "label": rel.parts[0]})
     if not rows:
-        raise ValueError(f"No audio files in genre folders under '{root}' (expected <root>/<genre>/<file>).")
+        raise InputError(f"No audio files in genre folders under '{root}' (expected <root>/<genre>/<file>).")
     return _finish(pd.DataFrame(rows))
 
 
@@ -135,13 +132,13 @@ def load_gtzan(root: str | Path) -> Manifest:
     root = Path(root).resolve()
     genre_root = _gtzan_genre_root(root)
     rows = []
-    for path in _audio_files(genre_root):
+    for path in audio_files(genre_root):
         rel = path.relative_to(genre_root)
         if len(rel.parts) != 2:
             continue
         rows.append({"track_id": path.stem, "path": str(path), "label": rel.parts[0]})
     if not rows:
-        raise ValueError(f"No GTZAN audio under '{genre_root}' (expected <genre>/<genre>.000NN.wav).")
+        raise InputError(f"No GTZAN audio under '{genre_root}' (expected <genre>/<genre>.000NN.wav).")
     frame = pd.DataFrame(rows)
     meta_path = root / "metadata.csv"
     if meta_path.is_file():
@@ -157,7 +154,7 @@ def _merge_metadata(frame: pd.DataFrame, meta_path: Path) -> pd.DataFrame:
     """
     meta = pd.read_csv(meta_path)
     if "path" not in meta:
-        raise ValueError(f"'{meta_path}' has no 'path' column.")
+        raise InputError(f"'{meta_path}' has no 'path' column.")
     meta.index = [Path(str(p)).name for p in meta["path"].to_numpy(dtype=object)]
     meta = meta[~meta.index.duplicated()]
     names = [Path(p).name for p in frame["path"]]
@@ -182,7 +179,7 @@ def load_csv_manifest(csv_path: str | Path) -> Manifest:
     table = pd.read_csv(csv_path)
     missing = {"path", "label"} - set(table.columns)
     if missing:
-        raise ValueError(f"'{csv_path}' needs the columns path and label; missing {sorted(missing)}.")
+        raise InputError(f"'{csv_path}' needs the columns path and label; missing {sorted(missing)}.")
     base = csv_path.parent
     absolute = [(base / p).resolve() for p in table["path"].to_numpy(dtype=object)]
     table["path"] = [str(p) for p in absolute]
@@ -252,7 +249,7 @@ def fma_top_genres(genres_all: pd.Series, *, genres_csv: str | Path) -> pd.Serie
 def _fma_audio_index(audio_dir: Path) -> dict[int, Path]:
     """Track id -> audio file, for ``000/000002.mp3`` (FMA layout) or flat ``000002.mp3`` files."""
     index: dict[int, Path] = {}
-    for path in _audio_files(audio_dir):
+    for path in audio_files(audio_dir):
         if path.stem.isdigit():
             index[int(path.stem)] = path.resolve()
     return index
@@ -278,7 +275,7 @@ def load_fma(*, tracks_csv: str | Path, audio_dir: str | Path, genres_csv: str |
     table = read_fma_tracks(tracks_csv)
     if subset is not None:
         if subset not in _FMA_SUBSET_ORDER:
-            raise ValueError(f"Unknown FMA subset {subset!r}; use one of {list(_FMA_SUBSET_ORDER)}.")
+            raise InputError(f"Unknown FMA subset {subset!r}; use one of {list(_FMA_SUBSET_ORDER)}.")
         if "subset" in table:
             rank = table["subset"].map(_FMA_SUBSET_ORDER)
             table = table[rank.notna() & (rank <= _FMA_SUBSET_ORDER[subset])]
@@ -289,14 +286,14 @@ def load_fma(*, tracks_csv: str | Path, audio_dir: str | Path, genres_csv: str |
     elif "genres_all" in table:
         genres_csv = Path(genres_csv) if genres_csv is not None else tracks_csv.parent / "genres.csv"
         if not genres_csv.is_file():
-            raise ValueError(f"'{tracks_csv}' has no genre_top column, and genres.csv was not found at "
+            raise InputError(f"'{tracks_csv}' has no genre_top column, and genres.csv was not found at "
                              f"'{genres_csv}' to derive it from genres_all.")
         labels = fma_top_genres(table["genres_all"], genres_csv=genres_csv)
     else:
-        raise ValueError(f"'{tracks_csv}' has neither genre_top nor genres_all: no label can be read.")
+        raise InputError(f"'{tracks_csv}' has neither genre_top nor genres_all: no label can be read.")
     audio = _fma_audio_index(audio_dir)
     if not audio:
-        raise ValueError(f"No FMA audio files (000002.mp3 …) under '{audio_dir}'.")
+        raise InputError(f"No FMA audio files (000002.mp3 …) under '{audio_dir}'.")
     ids = [tid for tid in sorted(audio) if tid in labels.index]
     unlabelled = [tid for tid in ids if pd.isna(labels.loc[tid])]
     if unlabelled:
@@ -331,7 +328,7 @@ def load_features_csv(path: str | Path) -> tuple[Manifest, np.ndarray, list[str]
     path = Path(path)
     table = pd.read_csv(path)
     if not {"filename", "label"} <= set(table.columns):
-        raise ValueError(f"'{path}' is not a GTZAN feature table (needs the columns filename and label).")
+        raise InputError(f"'{path}' is not a GTZAN feature table (needs the columns filename and label).")
     columns = [c for c in table.columns if c not in ("filename", "length", "label")]
     stems = [Path(str(name)).stem for name in table["filename"].to_numpy(dtype=object)]
     matches = [_SEGMENT_SUFFIX.match(s) for s in stems]
@@ -363,7 +360,7 @@ def load_source(spec: str) -> Manifest:
     else:
         kind, path = "", Path(spec).expanduser()
     if not path.exists():
-        raise ValueError(f"'{path}' does not exist.")
+        raise InputError(f"'{path}' does not exist.")
     if not kind:
         kind = _detect_kind(path)
     if kind == "features":
@@ -380,7 +377,7 @@ def load_source(spec: str) -> Manifest:
 def _detect_kind(path: Path) -> str:
     if path.is_file():
         if path.suffix.lower() != ".csv":
-            raise ValueError(f"'{path}' is neither a folder nor a CSV file.")
+            raise InputError(f"'{path}' is neither a folder nor a CSV file.")
         with path.open(encoding="utf-8") as handle:
             header = handle.readline()
         names = set(header.strip().split(","))
@@ -411,7 +408,7 @@ def _load_fma_spec(path: Path, *, subset: str | None) -> Manifest:
     """FMA from a root folder or a tracks file: audio in fma_<subset>/, fma_small/, fma_medium/ … or audio/."""
     tracks = path if path.is_file() else _fma_tracks_file(path)
     if tracks is None:
-        raise ValueError(f"No FMA tracks.csv under '{path}'.")
+        raise InputError(f"No FMA tracks.csv under '{path}'.")
     candidates = [tracks.parent, tracks.parent.parent] if path.is_file() else [path, path / "fma_metadata"]
     names = ([f"fma_{subset}"] if subset else []) + list(FMA_AUDIO_DIRS)
     for base in candidates:
@@ -421,7 +418,7 @@ def _load_fma_spec(path: Path, *, subset: str | None) -> Manifest:
                 genres_csv = tracks.parent / "genres.csv"
                 return load_fma(tracks_csv=tracks, audio_dir=base / name, subset=implied,
                                 genres_csv=genres_csv if genres_csv.is_file() else None)
-    raise ValueError(f"No FMA audio folder ({', '.join(names)}) beside '{tracks}'.")
+    raise InputError(f"No FMA audio folder ({', '.join(names)}) beside '{tracks}'.")
 
 
 # ----------------------------------------------------------------------------------------------- splits
@@ -429,7 +426,7 @@ def _load_fma_spec(path: Path, *, subset: str | None) -> Manifest:
 def _group_keys(manifest: Manifest, group: str) -> pd.Series:
     """One group key per row; every row of a track gets the key of the track's first row."""
     if group not in ("auto", "artist", "track"):
-        raise ValueError(f"Unknown group {group!r}; use 'auto', 'artist' or 'track'.")
+        raise InputError(f"Unknown group {group!r}; use 'auto', 'artist' or 'track'.")
     artist = manifest["artist"]
     if group == "auto":
         group = "artist" if artist.notna().all() else "track"
@@ -453,12 +450,12 @@ def _pick_fold(*, labels: np.ndarray, groups: np.ndarray, index: np.ndarray, fra
     sub_groups = groups[index]
     largest_class = int(np.unique(labels[index], return_counts=True)[1].max())
     if largest_class < 2:
-        raise ValueError(f"Every genre has a single song, so no groups (tracks or artists) can be held out for "
+        raise InputError(f"Every genre has a single song, so no groups (tracks or artists) can be held out for "
                          f"{fraction:.0%}; add songs or use fewer splits.")
     n_splits = max(2, min(int(round(1.0 / fraction)), largest_class))
     n_groups = len(np.unique(sub_groups))
     if n_groups < n_splits:
-        raise ValueError(f"Only {n_groups} groups (tracks or artists) to split {fraction:.0%} off; "
+        raise InputError(f"Only {n_groups} groups (tracks or artists) to split {fraction:.0%} off; "
                          f"at least {n_splits} are needed. Use fewer splits or more data.")
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     best: tuple[tuple[int, float], np.ndarray] | None = None
@@ -489,7 +486,7 @@ def split_manifest(manifest: Manifest, *, valid: float = 0.15, test: float = 0.1
     """
     validate_manifest(manifest)
     if not (0 <= valid < 1 and 0 <= test < 1 and valid + test < 1):
-        raise ValueError(f"valid={valid} and test={test} must be fractions in [0, 1) summing below 1.")
+        raise InputError(f"valid={valid} and test={test} must be fractions in [0, 1) summing below 1.")
     labels = manifest["label"].to_numpy(dtype=object).astype(str)
     groups = _group_keys(manifest, group).to_numpy(dtype=object).astype(str)
     split = np.full(len(manifest), "train", dtype=object)
@@ -531,14 +528,14 @@ def read_split_files(manifest: Manifest, folder: str | Path) -> AppliedSplit:
         files = [folder / f"{side}_filtered.txt", folder / f"{side}.txt"]
         found = next((f for f in files if f.is_file()), None)
         if found is None:
-            raise ValueError(f"No {side} list in '{folder}' (looked for {', '.join(f.name for f in files)}).")
+            raise InputError(f"No {side} list in '{folder}' (looked for {', '.join(f.name for f in files)}).")
         for line in found.read_text(encoding="utf-8").splitlines():
             name = line.strip()
             if not name:
                 continue
             key = Path(name).stem
             if side_of.get(key, side) != side:
-                raise ValueError(f"'{name}' is listed in both {side_of[key]} and {side}.")
+                raise InputError(f"'{name}' is listed in both {side_of[key]} and {side}.")
             side_of[key] = side
     by_id = manifest["track_id"].astype(str).map(side_of)
     stems = pd.Series([Path(p).stem if isinstance(p, str) else None for p in manifest["path"]],

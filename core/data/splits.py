@@ -21,6 +21,8 @@ from typing import Literal
 
 import pandas as pd
 
+from core.errors import InputError
+
 SplitKind = Literal["auto", "grouped", "column", "files", "all"]
 SPLIT_NAMES = ("train", "valid", "test")
 
@@ -49,7 +51,7 @@ class SplitSpec:
         if text.startswith("files:"):
             return cls(kind="files", folder=text.split(":", 1)[1], valid=valid, test=test, seed=seed)
         if text not in ("auto", "grouped", "column", "all"):
-            raise ValueError(f"Unknown split '{text}': use auto, grouped, column, files:DIR or all.")
+            raise InputError(f"Unknown split '{text}': use auto, grouped, column, files:DIR or all.")
         return cls(kind=text, valid=valid, test=test, seed=seed)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, object]:
@@ -69,7 +71,7 @@ class SplitSpec:
         if kind.endswith("-grouped"):
             return cls(kind="grouped", valid=float(split_info["valid"]), test=float(split_info["test"]),
                        seed=int(split_info["seed"]))
-        raise ValueError(f"The run's split '{kind}' cannot be rebuilt; name a split with --split.")
+        raise InputError(f"The run's split '{kind}' cannot be rebuilt; name a split with --split.")
 
 
 def apply_split(manifest: pd.DataFrame, spec: SplitSpec) -> tuple[pd.DataFrame, dict[str, object]]:
@@ -93,7 +95,7 @@ def apply_split(manifest: pd.DataFrame, spec: SplitSpec) -> tuple[pd.DataFrame, 
         info = {"kind": "files", "folder": spec.folder, "dropped": int(applied.dropped)}
     elif kind == "column":
         if "split" not in manifest or manifest["split"].isna().any():
-            raise ValueError("The data has no complete 'split' column; use --split grouped or files:DIR.")
+            raise InputError("The data has no complete 'split' column; use --split grouped or files:DIR.")
         info = {"kind": "column"}
     elif kind == "all":
         manifest = manifest.assign(split="test")

@@ -16,7 +16,6 @@ the report and never aborts the build.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -29,25 +28,13 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from core.audio.decode import AudioError
-from core.config import AUDIO_EXTENSIONS, REPO_ROOT, repo_relative
 from core.analysis.evaluate import prob_columns
+from core.audio.decode import AudioError
+from core.audio.files import audio_files, content_hash
+from core.config import AUDIO_EXTENSIONS, REPO_ROOT, repo_relative
+from core.errors import InputError, NotFoundError
 
 CATALOGS_DIR: Path = REPO_ROOT / "data" / "catalogs"
-
-
-def content_hash(path: Path) -> str:
-    """blake2b (16 bytes, hex) of a file's bytes, streamed."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def audio_files(folder: Path) -> list[Path]:
-    """Audio files under ``folder`` (recursive, by extension), sorted."""
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
 
 
 def read_metadata(path: Path) -> dict[str, str]:
@@ -123,11 +110,11 @@ def build_catalog(folder: Path, *, name: str, model: str = "musicnn", workers: i
     out.mkdir(parents=True, exist_ok=True)
     old_tracks, old_emb, info = _load_parts(out)
     if info and info["model"] != model:
-        raise ValueError(f"Catalog '{name}' was built with model '{info['model']}', not '{model}'.")
+        raise InputError(f"Catalog '{name}' was built with model '{info['model']}', not '{model}'.")
     known = set(old_tracks["hash"]) if not old_tracks.empty else set()
     files = audio_files(folder)
     if not files:
-        raise ValueError(f"No audio files ({', '.join(AUDIO_EXTENSIONS)}) under '{folder}'.")
+        raise InputError(f"No audio files ({', '.join(AUDIO_EXTENSIONS)}) under '{folder}'.")
     todo, hashes, skipped = [], {}, 0
     for path in files:
         digest = content_hash(path)
@@ -153,7 +140,7 @@ def build_catalog(folder: Path, *, name: str, model: str = "musicnn", workers: i
     embeddings = np.concatenate([old_emb, np.stack(embs)]) if embs and old_emb.size else (
         np.stack(embs) if embs else old_emb)
     if tracks.empty:
-        raise ValueError(f"None of the {len(files)} files under '{folder}' could be analysed.")
+        raise InputError(f"None of the {len(files)} files under '{folder}' could be analysed.")
     tracks.to_parquet(out / "tracks.parquet", index=False)
     np.save(out / "embeddings.npy", embeddings.astype(np.float32), allow_pickle=False)
     EmbeddingIndex.build(embeddings).save(out / "index")
@@ -162,13 +149,7 @@ def build_catalog(folder: Path, *, name: str, model: str = "musicnn", workers: i
         "name": name, "model": model, "classes": list(classes), "tracks": int(len(tracks)),
         "embedding_dim": int(embeddings.shape[1]), "source": repo_relative(Path(folder)),
         "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}, indent=2))
-    report = CatalogReport(folder=out, added=len(rows), skipped=skipped, failed=failed, total=len(tracks))
-    if progress:
-        print(f"Catalog '{name}': {report.added} added, {report.skipped} unchanged, {len(report.failed)} failed, "
-              f"{report.total} songs in {out}.")
-        for path, error in failed:
-            print(f"  failed: {path}: {error}")
-    return report
+    return CatalogReport(folder=out, added=len(rows), skipped=skipped, failed=failed, total=len(tracks))
 
 
 def _load_parts(folder: Path) -> tuple[pd.DataFrame, np.ndarray, dict | None]:
@@ -196,7 +177,7 @@ class Catalog:
 
         folder = Path(name) if (Path(name) / "catalog.json").is_file() else root / name
         if not (folder / "catalog.json").is_file():
-            raise FileNotFoundError(f"No catalog '{name}'. Build one with `python -m core catalog build DIR "
+            raise NotFoundError(f"No catalog '{name}'. Build one with `python -m core catalog build DIR "
                                     f"--name {name}`.")
         tracks, emb, info = _load_parts(folder)
         return cls(name=info["name"], info=info, tracks=tracks, embeddings=emb,

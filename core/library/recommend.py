@@ -7,15 +7,12 @@ predicted genre equals the query's.
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from core.library.catalog import Catalog, content_hash
 from core.analysis.predict import SongPrediction
+from core.errors import InputError
+from core.library.catalog import Catalog
 
 
 def _reason(query: SongPrediction, row: pd.Series, similarity: float) -> str:
@@ -41,7 +38,7 @@ def recommend(query: SongPrediction, *, catalog: Catalog, k: int = 10, same_genr
         Columns ``title, artist, genre, similarity, path, reason`` (plus ``album``, ``hash``), best first.
     """
     if query.embedding.shape[0] != catalog.embeddings.shape[1]:
-        raise ValueError(f"The song was analysed with another model than catalog '{catalog.name}' "
+        raise InputError(f"The song was analysed with another model than catalog '{catalog.name}' "
                          f"(embedding size {query.embedding.shape[0]} vs {catalog.embeddings.shape[1]}).")
     tracks = catalog.tracks
     want = min(len(tracks), max(4 * k, k + 10) if not same_genre else len(tracks))
@@ -61,27 +58,3 @@ def recommend(query: SongPrediction, *, catalog: Catalog, k: int = 10, same_genr
         if len(rows) == k:
             break
     return pd.DataFrame(rows, columns=["title", "artist", "album", "genre", "similarity", "path", "reason", "hash"])
-
-
-def recommend_command(*, file: Path, catalog: str, k: int, same_genre: bool, as_json: bool,
-                      model: str | None) -> int:
-    """``python -m core recommend``: print (or emit JSON of) the most similar catalog songs."""
-    from core.runs.folder import load_model
-    from core.analysis.predict import predict_song
-
-    cat = Catalog.load(catalog)
-    if model and model != cat.info["model"]:
-        print(f"note: catalog '{cat.name}' was built with '{cat.info['model']}'; using that model.", file=sys.stderr)
-    query = predict_song(file, model=load_model(cat.info["model"]))
-    table = recommend(query, catalog=cat, k=k, same_genre=same_genre, exclude_hash=content_hash(Path(file)))
-    if as_json:
-        print(json.dumps({"query": {"path": str(file), "genre": query.genre, "top": query.top(3)},
-                          "results": table.drop(columns=["hash"]).to_dict(orient="records")}, indent=2))
-        return 0
-    print(f"{file}: {query.genre} ({', '.join(f'{g} {p:.2f}' for g, p in query.top(3))})")
-    if table.empty:
-        print("No similar songs found" + (" of the same genre." if same_genre else "."))
-    for n, row in enumerate(table.itertuples(index=False), 1):
-        print(f"{n:2d}. {row.similarity:.3f}  {row.title} — {row.artist or 'unknown artist'} [{row.genre}]  "
-              f"{row.reason}\n      {row.path}")
-    return 0

@@ -39,7 +39,8 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 from tqdm import tqdm
 
-from core.config import AUDIO_EXTENSIONS
+from core.audio.files import find_audio
+from core.errors import GenreLabError, InputError
 
 TagMode = Literal["replace", "append", "keep"]
 #: The accepted values of ``mode``.
@@ -53,7 +54,7 @@ _VORBIS_GENRE = "GENRE"
 _TEMP_SUFFIX = ".tagging"
 
 
-class TagError(ValueError):
+class TagError(GenreLabError, ValueError):
     """A file whose tags cannot be read or written; the message is a sentence for the user."""
 
 
@@ -191,7 +192,7 @@ def plan_genres(old: list[str], new: list[str], *, mode: TagMode) -> list[str]:
         return _clean([*old, *new])
     if mode == "keep":
         return _clean(old) or _clean(new)
-    raise ValueError(f"Unknown tagging mode {mode!r}: choose one of {', '.join(MODES)}.")
+    raise InputError(f"Unknown tagging mode {mode!r}: choose one of {', '.join(MODES)}.")
 
 
 def _stream_signature(audio: Any) -> tuple[float, Any, Any]:
@@ -274,7 +275,7 @@ def write_genres(path: Path, genres: list[str], *, mode: str = "replace", dry_ru
         ValueError: unknown mode.
     """
     if mode not in MODES:
-        raise ValueError(f"Unknown tagging mode {mode!r}: choose one of {', '.join(MODES)}.")
+        raise InputError(f"Unknown tagging mode {mode!r}: choose one of {', '.join(MODES)}.")
     path = Path(path)
     target = path.resolve()
     audio, fmt = _open(target)
@@ -289,30 +290,11 @@ def write_genres(path: Path, genres: list[str], *, mode: str = "replace", dry_ru
     return TagChange(path=path, old=old, new=new, changed=True, written=True)
 
 
-def iter_audio_files(paths: Iterable[Path]) -> list[Path]:
-    """Expand files and folders into a sorted list of audio files, without repeats.
-
-    A folder is scanned recursively for :data:`core.config.AUDIO_EXTENSIONS` (any case), skipping hidden
-    files (names starting with ``.``, which include this module's temporary files). A path that is not a
-    folder is kept as given, so a missing or unsupported file is reported by the caller rather than
-    silently dropped.
-    """
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*")
-                                if p.is_file() and not p.name.startswith(".")
-                                and p.suffix.lower() in AUDIO_EXTENSIONS))
-        else:
-            found.append(path)
-    return list(dict.fromkeys(found))
-
-
 def _join(genres: list[str]) -> str:
     return LIST_SEPARATOR.join(genres)
 
 
-def _describe(change: TagChange) -> str:
+def describe(change: TagChange) -> str:
     if change.error is not None:
         return f"{change.path}: error: {change.error}"
     status = "written" if change.written else ("unchanged" if not change.changed else "dry run")
@@ -342,11 +324,11 @@ def _tag_one(path: Path, predict: Callable[[Path], list[str]], *, write: bool, m
 
 
 def tag_files(paths: Sequence[Path], predict: Callable[[Path], list[str]], *, write: bool = False,
-              mode: str = "replace", report_csv: Path | None = None) -> list[TagChange]:
+              mode: str = "replace", report_csv: Path | None = None,
+              on_change: Callable[[TagChange], None] | None = None) -> list[TagChange]:
     """Predict and tag many files; a bad file is reported and never stops the batch.
 
-    Prints one ``path: old -> new (status)`` line per file (``path: error: sentence`` for a bad one) and a
-    summary line. Folders in ``paths`` are expanded with :func:`iter_audio_files`.
+    Folders in ``paths`` are expanded with :func:`core.audio.files.find_audio`; a progress bar shows on stderr.
 
     Args:
         paths: Audio files and/or folders.
@@ -355,6 +337,7 @@ def tag_files(paths: Sequence[Path], predict: Callable[[Path], list[str]], *, wr
         mode: ``"replace"``, ``"append"`` or ``"keep"`` (see :func:`plan_genres`).
         report_csv: Where to write a CSV with columns ``path, old, new, changed, written, error`` (several
             genres joined by ``"; "``), one row per file.
+        on_change: Called with each file's :class:`TagChange` as soon as it is done (the CLI prints it).
 
     Returns:
         One :class:`TagChange` per file, in order; failures have ``error`` set.
@@ -363,19 +346,14 @@ def tag_files(paths: Sequence[Path], predict: Callable[[Path], list[str]], *, wr
         ValueError: unknown mode (checked before any file is touched).
     """
     if mode not in MODES:
-        raise ValueError(f"Unknown tagging mode {mode!r}: choose one of {', '.join(MODES)}.")
-    files = iter_audio_files(paths)
+        raise InputError(f"Unknown tagging mode {mode!r}: choose one of {', '.join(MODES)}.")
+    files = find_audio(paths, must_exist=False)
     changes: list[TagChange] = []
     for path in tqdm(files, desc="tagging", unit="file", disable=None):
         change = _tag_one(path, predict, write=write, mode=mode)
         changes.append(change)
-        tqdm.write(_describe(change))
+        if on_change is not None:
+            on_change(change)
     if report_csv is not None:
         _write_report(changes, Path(report_csv))
-    errors = sum(c.error is not None for c in changes)
-    if write:
-        summary = f"{sum(c.written for c in changes)} rewritten"
-    else:
-        summary = f"{sum(c.changed for c in changes)} would change (dry run: no file was modified)"
-    print(f"{len(changes)} files: {summary}, {errors} with errors.")
     return changes

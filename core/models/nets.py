@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from core.config import AudioConfig
 from core.audio.frontend import MelFrontend, SpecAugment
+from core.config import AudioConfig
 
 
 def _conv_stack(channels: Sequence[int], dropout: float) -> nn.Sequential:

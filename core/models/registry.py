@@ -16,6 +16,7 @@ import importlib
 from dataclasses import dataclass
 from types import ModuleType
 
+from core.errors import InputError
 from core.training.settings import KNNSettings, TorchSettings, TransferSettings
 
 #: Name that selects the pretrained tagger wherever a run is expected.
@@ -73,4 +74,4 @@ def model_kind(name: str) -> ModelKind:
     try:
         return KINDS[name]
     except KeyError:
-        raise ValueError(f"Unknown model '{name}'. Choose {', '.join(KINDS)}.") from None
+        raise InputError(f"Unknown model '{name}'. Choose {', '.join(KINDS)}.") from None

@@ -16,11 +16,9 @@ TF width spans all input channels); dense kernels ``(in, out)`` are transposed. 
 
 from __future__ import annotations
 
-import argparse
 import ast
 import hashlib
 import json
-import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -163,28 +161,3 @@ def convert_musicnn(*, wheel: Path, out: Path) -> dict[str, Path]:
     (out / "LICENSE-musicnn.txt").write_text(_license_text(read))
     (out / "README.md").write_text(_readme(digests))
     return written
-
-
-def convert_command(*, wheel: Path, out: Path) -> int:
-    """``python -m core convert-musicnn --wheel PATH --out DIR``: convert, print what was written, return 0."""
-    for name, path in convert_musicnn(wheel=wheel, out=out).items():
-        print(f"{name}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    print(f"tags, licence and README in {Path(out)}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line of ``python -m core.pretrained.convert``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--wheel", type=Path, required=True, help="musicnn-0.1.0 wheel or unpacked folder")
-    parser.add_argument("--out", type=Path, default=Path("models/pretrained"))
-    args = parser.parse_args(argv)
-    try:
-        return convert_command(wheel=args.wheel, out=args.out)
-    except (ValueError, FileNotFoundError) as error:  # CheckpointError is a ValueError
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -23,7 +23,7 @@ mid-end and back-end, and takes a few patches at a time so the full-resolution m
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 

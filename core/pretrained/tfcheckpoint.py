@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.errors import GenreLabError
+
 #: ``tensorflow.DataType`` enum values → numpy dtypes (little-endian). Strings and bfloat16 are not supported.
 DTYPES: dict[int, np.dtype] = {
     1: np.dtype("<f4"), 2: np.dtype("<f8"), 3: np.dtype("<i4"), 4: np.dtype("u1"), 5: np.dtype("<i2"),
@@ -36,7 +38,7 @@ _CRC_POLY = 0x82F63B78  # CRC-32C (Castagnoli), reflected
 _MASK_DELTA = 0xA282EAD8
 
 
-class CheckpointError(ValueError):
+class CheckpointError(GenreLabError, ValueError):
     """A file that is not a readable TensorFlow V2 checkpoint; the message says what is wrong."""
 
 

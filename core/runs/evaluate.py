@@ -17,7 +17,14 @@ from core.analysis.evaluate import predict_tracks
 from core.config import repo_relative
 from core.data.cache import decodable_tracks, waveform_loader
 from core.data.splits import SPLIT_NAMES, SplitSpec, apply_split
-from core.runs.folder import dataset_name, fingerprint, load_model, resolve_run, write_run
+from core.errors import InputError
+from core.runs.folder import (
+    dataset_name,
+    fingerprint,
+    load_model,
+    resolve_run,
+    write_run,
+)
 
 
 def _same_source(info: dict, data: str) -> bool:
@@ -41,7 +48,7 @@ def evaluate_run(run: str | Path, *, data: str, split: str = "test", rule: str |
             changed since the run (its fingerprint differs), which would make the split unreliable.
     """
     if split not in (*SPLIT_NAMES, "all"):
-        raise ValueError(f"Unknown split '{split}': choose train, valid, test or all.")
+        raise InputError(f"Unknown split '{split}': choose train, valid, test or all.")
     folder = resolve_run(run)
     info = json.loads((folder / "run.json").read_text())
     model = load_model(folder)
@@ -58,14 +65,14 @@ def evaluate_run(run: str | Path, *, data: str, split: str = "test", rule: str |
         spec = SplitSpec(kind="all")
     manifest, split_info = apply_split(manifest, spec)
     if same and rule is None and fingerprint(manifest) != info.get("dataset", {}).get("fingerprint"):
-        raise ValueError(f"'{data}' changed since run '{folder.name}' was trained (its tracks, labels or split "
+        raise InputError(f"'{data}' changed since run '{folder.name}' was trained (its tracks, labels or split "
                          "differ), so its test part cannot be rebuilt; name a split rule with --split-rule.")
     tracks = manifest if split == "all" else manifest[manifest["split"] == split]
     if tracks.empty:
-        raise ValueError(f"The '{split}' part of '{data}' is empty (split rule: {split_info['kind']}).")
+        raise InputError(f"The '{split}' part of '{data}' is empty (split rule: {split_info['kind']}).")
     unknown = sorted(set(tracks["label"]) - set(model.classes))
     if unknown:
-        raise ValueError(f"The data has genres the model does not know: {', '.join(unknown)}.")
+        raise InputError(f"The data has genres the model does not know: {', '.join(unknown)}.")
     tracks, skipped = decodable_tracks(tracks, model.cfg, progress=progress)
     predictions: pd.DataFrame = predict_tracks(model, tracks, waveform=waveform_loader(model.cfg),
                                                progress=progress)

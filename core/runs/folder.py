@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from core.config import REPO_ROOT, from_repo
+from core.errors import InputError, NotFoundError
 from core.models.registry import KINDS, PRETRAINED_NAME, model_kind
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def staged_run(run_id: str, *, root: Path | None = None) -> Iterator[Path]:
     On any exception (KeyboardInterrupt included) the temporary folder is deleted and nothing appears.
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", run_id):
-        raise ValueError(f"Run id '{run_id}' must be letters, digits, '.', '_' or '-' (it names a folder).")
+        raise InputError(f"Run id '{run_id}' must be letters, digits, '.', '_' or '-' (it names a folder).")
     root = root or runs_root()
     root.mkdir(parents=True, exist_ok=True)
     final = root / run_id
@@ -204,7 +205,7 @@ class Run:
             return path
         synth = self.info.get("dataset", {}).get("synth")
         if not synth:
-            raise FileNotFoundError(f"{stored} is not on this machine.")
+            raise NotFoundError(f"{stored} is not on this machine.")
         from core.synth import restore_clip
 
         restore_clip(path, params=synth)
@@ -245,7 +246,7 @@ def resolve_run(ref: str | Path, *, root: Path | None = None) -> Path:
     for candidate in (path, (root or runs_root()) / str(ref)):
         if (candidate / "run.json").is_file():
             return candidate
-    raise FileNotFoundError(f"No run '{ref}': give a run folder or a run id from `python -m core runs`.")
+    raise NotFoundError(f"No run '{ref}': give a run folder or a run id from `python -m core runs`.")
 
 
 def load_model(ref: str | Path, *, device: "str | torch.device | None" = None) -> "GenreModel":
@@ -265,7 +266,7 @@ def load_model(ref: str | Path, *, device: "str | torch.device | None" = None) -
     try:
         kind = model_kind(info["model"])
     except ValueError:
-        raise ValueError(f"Run '{folder.name}' has an unknown model kind '{info['model']}'.") from None
+        raise InputError(f"Run '{folder.name}' has an unknown model kind '{info['model']}'.") from None
     return kind.code().load(folder, info, device=dev)
 
 

@@ -2,10 +2,10 @@
 
 - :func:`render_clip` renders one clip of a genre from a seed (same arguments, same samples).
 - :func:`generate_dataset` writes a GTZAN tree plus ``metadata.csv`` (resumable, parallel, same bytes for
-  any worker count); :func:`synth_command` is the ``python -m core synth`` entry point.
+  any worker count).
 """
 
-from core.synth.dataset import artist_name, generate_dataset, restore_clip, synth_command, track_title
+from core.synth.dataset import artist_name, generate_dataset, restore_clip, track_title
 from core.synth.render import ARTISTS_PER_GENRE, render_clip
 
-__all__ = ["ARTISTS_PER_GENRE", "artist_name", "generate_dataset", "render_clip", "restore_clip", "synth_command", "track_title"]
+__all__ = ["ARTISTS_PER_GENRE", "artist_name", "generate_dataset", "render_clip", "restore_clip", "track_title"]

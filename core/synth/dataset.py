@@ -17,6 +17,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from core.config import GENRES
+from core.errors import GenreLabError
 from core.synth.render import ARTISTS_PER_GENRE, render_clip
 
 #: Bumped whenever the generator's output changes: a folder made by another version is refused.
@@ -39,7 +40,7 @@ _FORMS = {
 }
 
 
-class SynthError(ValueError):
+class SynthError(GenreLabError, ValueError):
     """A synthetic-set request that cannot be honoured; the message says why and what to do."""
 
 
@@ -196,8 +197,8 @@ def _generate(out_dir: Path, *, per_genre: int, seconds: float, seed: int, sampl
 
 def generate_dataset(out_dir: Path, *, per_genre: int, seconds: float = 30.0, seed: int = 0,
                      sample_rate: int = 22050, difficulty: float = 0.5, workers: int | None = None,
-                     progress: bool = True) -> Path:
-    """Write ``per_genre`` clips of every genre to ``out_dir`` and return the path of ``metadata.csv``.
+                     progress: bool = True) -> GenerationSummary:
+    """Write ``per_genre`` clips of every genre to ``out_dir``; returns what was written (and ``metadata.csv``).
 
     Layout: ``out_dir/genres/<genre>/<genre>.000NN.wav`` (mono 16-bit PCM WAV, ``seconds`` long at
     ``sample_rate`` Hz), ``out_dir/metadata.csv`` (columns path [relative to out_dir], label, artist, title,
@@ -208,21 +209,4 @@ def generate_dataset(out_dir: Path, *, per_genre: int, seconds: float = 30.0, se
     (default: all cores) render in parallel; the bytes do not depend on their number.
     """
     return _generate(out_dir, per_genre=per_genre, seconds=seconds, seed=seed, sample_rate=sample_rate,
-                     difficulty=difficulty, workers=workers, progress=progress).metadata
-
-
-def synth_command(*, out: Path, per_genre: int, seconds: float, seed: int, difficulty: float,
-                  workers: int | None) -> int:
-    """``python -m core synth``: generate the set, print a summary; exit code 0, or 2 with a one-line error."""
-    try:
-        summary = _generate(Path(out), per_genre=per_genre, seconds=seconds, seed=seed, sample_rate=22050,
-                            difficulty=difficulty, workers=workers, progress=True)
-    except SynthError as error:
-        print(f"error: {error}")
-        return 2
-    total = summary.written + summary.skipped
-    print(f"Synthetic genre set in {Path(out)}: {total} clips ({per_genre} per genre x {len(GENRES)} genres, "
-          f"{seconds:g} s each, {ARTISTS_PER_GENRE} artists per genre), seed {seed}, difficulty {difficulty:g}.")
-    rate = f" in {summary.seconds:.1f} s" if summary.written else ""
-    print(f"Wrote {summary.written}{rate}, kept {summary.skipped} already there. Metadata: {summary.metadata}")
-    return 0
+                     difficulty=difficulty, workers=workers, progress=progress)

@@ -18,8 +18,8 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from core.library.catalog import CATALOGS_DIR, build_catalog
 from core.config import GENRES, REPO_ROOT
+from core.library.catalog import CATALOGS_DIR, build_catalog
 from core.models.registry import PRETRAINED_NAME
 from core.runs.folder import runs_root
 from core.training.settings import TrainSettings, make_settings, with_options

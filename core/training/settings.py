@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
+from core.errors import InputError
+
 
 def _opt(default: Any, help_text: str, **extra: Any) -> Any:
     """A dataclass field whose ``help`` (and optional ``choices``) becomes a CLI option."""
@@ -87,12 +89,12 @@ def make_settings(model: str, data: str, **options: Any) -> TrainSettings:
 
     family = model_kind(model).settings
     if family is None:
-        raise ValueError(f"The '{model}' model is pretrained: there is nothing to train.")
+        raise InputError(f"The '{model}' model is pretrained: there is nothing to train.")
     common = {f.name for f in fields(TrainSettings)} - {"model", "data", "hyper"}
     own = {f.name for f in fields(family)}
     wrong = sorted(set(options) - common - own)
     if wrong:
-        raise ValueError(f"{', '.join('--' + w.replace('_', '-') for w in wrong)} does not apply to {model}.")
+        raise InputError(f"{', '.join('--' + w.replace('_', '-') for w in wrong)} does not apply to {model}.")
     hyper = family(**{k: v for k, v in options.items() if k in own})
     return TrainSettings(model=model, data=data, hyper=hyper, **{k: v for k, v in options.items() if k in common})
 

@@ -19,6 +19,7 @@ from core.analysis.evaluate import predict_tracks
 from core.config import class_order, repo_relative
 from core.data.cache import decodable_tracks, waveform_loader
 from core.data.splits import SplitSpec, apply_split
+from core.errors import InputError
 from core.models.registry import model_kind
 from core.runs.folder import dataset_name, fingerprint, write_run
 from core.training.settings import TrainSettings
@@ -42,7 +43,7 @@ def prepare_manifest(settings: TrainSettings, manifest: pd.DataFrame | None = No
     manifest, info = apply_split(manifest, split_spec(settings))
     counts = info["counts"]
     if counts["train"] == 0 or counts["test"] == 0:  # type: ignore[index]
-        raise ValueError("The split left no training or no test songs; use more data or other split fractions.")
+        raise InputError("The split left no training or no test songs; use more data or other split fractions.")
     return manifest, info
 
 
@@ -95,7 +96,7 @@ def train(settings: TrainSettings, *, root: Path | None = None, progress: bool =
     """
     kind = model_kind(settings.model)
     if kind.settings is None or not isinstance(settings.hyper, kind.settings):
-        raise ValueError(f"Settings for '{settings.model}' need {kind.settings} hyperparameters.")
+        raise InputError(f"Settings for '{settings.model}' need {kind.settings} hyperparameters.")
     if is_features_table(settings.data):
         return _train_on_feature_table(settings, root=root)
     started = time.perf_counter()
@@ -121,7 +122,7 @@ def _train_on_feature_table(settings: TrainSettings, *, root: Path | None) -> Pa
     from core.models.knn import fit_on_table
 
     if settings.model != "knn":
-        raise ValueError("A feature table has no audio: only --model knn can train on it.")
+        raise InputError("A feature table has no audio: only --model knn can train on it.")
     started = time.perf_counter()
     base, features, _ = load_features_csv(settings.data.split(":", 1)[-1])
     manifest, split_info = prepare_manifest(settings, base.assign(row=np.arange(len(base))))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.analysis.predict import AMBIGUITY_MARGIN, SongPrediction
 from core.audio.decode import AudioError
 from core.config import AUDIO_EXTENSIONS
-from core.analysis.predict import AMBIGUITY_MARGIN, SongPrediction
 from dashboard import charts, loaders
 from dashboard.state import keep, remember
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.analysis.evaluate import most_confused, prob_columns
 from core.audio.decode import AudioError
 from core.models.registry import model_kind
-from core.analysis.evaluate import most_confused, prob_columns
 from dashboard import charts, loaders
 from dashboard.state import keep, remember
 
