@@ -17,14 +17,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis.evaluate import (
-    misclassified,
-    prob_columns,
-    segment_confusion,
-    song_table,
-)
+from core.analysis import compare, evaluate
+from core.analysis.evaluate import segment_confusion, song_table
 from core.analysis.predict import SongPrediction, predict_song
-from core.audio.decode import load_audio
+from core.audio.decode import load_audio, segment_audio
 from core.audio.files import bytes_hash
 from core.config import AudioConfig, from_repo
 from core.models.base import GenreModel
@@ -170,7 +166,7 @@ def file_segment(path: str, start: float, end: float, sample_rate: int) -> np.nd
         core.audio.decode.AudioError: the file is missing or cannot be decoded.
     """
     samples = load_audio(audio_path(path), sample_rate=sample_rate, max_seconds=end).samples
-    return samples[int(round(start * sample_rate)) : int(round(end * sample_rate))]
+    return segment_audio(samples, start=start, end=end, sample_rate=sample_rate)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -268,50 +264,17 @@ def run_labels(table: pd.DataFrame) -> dict[str, str]:
 
 
 def wrong_examples(data: RunData, *, level: str, true: str, predicted: str) -> pd.DataFrame:
-    """Misclassified rows of one confusion cell, most confident first, one *segment* row each.
-
-    At ``level == "segment"`` these are the wrong segments themselves; at ``"song"`` each wrong song is shown by
-    its segment most confidently predicted as ``predicted``. Columns: those of ``RunData.predictions``.
-    """
-    if level == "segment":
-        return misclassified(data.predictions, true=true, predicted=predicted)
-    songs = misclassified(data.songs, true=true, predicted=predicted)
-    col = prob_columns(data.classes)[data.classes.index(predicted)]
-    segs = data.predictions[data.predictions["track_id"].isin(songs["track_id"])]
-    best = segs.sort_values(col, ascending=False, kind="stable").drop_duplicates("track_id")
-    return best.set_index("track_id").loc[songs["track_id"]].reset_index()
-
-
-def row_normalised(matrix: pd.DataFrame) -> pd.DataFrame:
-    """Each row of a confusion matrix divided by its total (rows with no songs stay 0)."""
-    totals = matrix.sum(axis=1).replace(0, 1)
-    return matrix.div(totals, axis=0)
+    """:func:`core.analysis.evaluate.wrong_examples` of a run."""
+    return evaluate.wrong_examples(data.predictions, data.classes, level=level, true=true, predicted=predicted)
 
 
 def history_long(paths: tuple[str, ...]) -> pd.DataFrame:
-    """Training histories of runs, long: ``run, epoch, metric ("loss"/"accuracy"), split, value``."""
-    parts = []
-    names = {"train_loss": ("loss", "train"), "val_loss": ("loss", "valid"),
-             "train_acc": ("accuracy", "train"), "val_acc": ("accuracy", "valid")}
-    for path in paths:
-        data = load_run(path)
-        hist = data.history
-        if hist.empty:
-            continue
-        long = hist.melt(id_vars="epoch", value_vars=[c for c in names if c in hist], var_name="column")
-        long["metric"] = long["column"].map(lambda c: names[c][0])
-        long["split"] = long["column"].map(lambda c: names[c][1])
-        long["run"] = data.run_id
-        parts.append(long.drop(columns="column"))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["epoch", "value", "metric", "split", "run"])
+    """:func:`core.analysis.compare.history_long` of runs (folder paths)."""
+    runs = [load_run(p) for p in paths]
+    return compare.history_long({r.run_id: r.history for r in runs})
 
 
 def per_genre(paths: tuple[str, ...], *, level: str = "song") -> pd.DataFrame:
-    """Per-genre precision, recall and F1 of runs, long: ``run, genre, precision, recall, f1, support``."""
-    rows = []
-    for path in paths:
-        data = load_run(path)
-        for genre, m in data.metrics.get(level, {}).get("per_class", {}).items():
-            rows.append({"run": data.run_id, "genre": genre, **m})
-    return pd.DataFrame(rows, columns=["run", "genre", "precision", "recall", "f1", "support"])
+    """:func:`core.analysis.compare.per_genre` of runs (folder paths)."""
+    runs = [load_run(p) for p in paths]
+    return compare.per_genre({r.run_id: r.metrics for r in runs}, level=level)

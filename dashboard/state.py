@@ -34,3 +34,11 @@ def keep(key: str) -> None:
     """Keep widget ``key``'s current value for the next time its page is drawn."""
     if key in st.session_state:
         st.session_state[_PREFIX + key] = st.session_state[key]
+
+
+def clicked_point(event_key: str) -> tuple[dict, object] | None:
+    """The first point of a plotly chart's selection event (``on_select``): ``(point, customdata)``, or None."""
+    points = st.session_state[event_key].selection.get("points", [])
+    if not points:
+        return None
+    return points[0], points[0].get("customdata")

@@ -115,7 +115,7 @@ def test_short_input_is_a_clear_error_and_short_segments_are_padded() -> None:
     assert np.isfinite(clip_features(_music(seconds=MIN_SECONDS))).all()
     feats, bounds = segment_features(half, segment_seconds=3.0)
     assert feats.shape == (1, 57) and np.isfinite(feats).all()
-    np.testing.assert_allclose(bounds, [[0.0, 3.0]])
+    np.testing.assert_allclose(bounds, [[0.0, 0.5]])  # the one (padded) segment ends where the audio ends
 
 
 def test_non_mono_and_non_finite_are_errors() -> None:

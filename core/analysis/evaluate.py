@@ -139,3 +139,28 @@ def misclassified(table: pd.DataFrame, *, true: str | None = None, predicted: st
     if predicted is not None:
         wrong = wrong[wrong["predicted"] == predicted]
     return wrong.sort_values("confidence", ascending=False, kind="stable")
+
+
+def row_shares(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Each row of a confusion matrix divided by its total (rows with no songs stay 0)."""
+    totals = matrix.sum(axis=1).replace(0, 1)
+    return matrix.div(totals, axis=0)
+
+
+def wrong_examples(predictions: pd.DataFrame, classes: Sequence[str], *, level: str, true: str,
+                   predicted: str) -> pd.DataFrame:
+    """Misclassified examples of one confusion cell, most confident first, one *segment* row each.
+
+    At ``level == "segment"`` these are the wrong segments themselves. At ``"song"`` each wrong song (its mean
+    prediction is ``predicted``) is shown by its segment most confidently predicted as ``predicted``.
+
+    Returns:
+        Rows of ``predictions`` (one per example).
+    """
+    if level == "segment":
+        return misclassified(predictions, true=true, predicted=predicted)
+    songs = misclassified(song_table(predictions, classes), true=true, predicted=predicted)
+    col = prob_columns(classes)[list(classes).index(predicted)]
+    segs = predictions[predictions["track_id"].isin(songs["track_id"])]
+    best = segs.sort_values(col, ascending=False, kind="stable").drop_duplicates("track_id")
+    return best.set_index("track_id").loc[songs["track_id"]].reset_index()

@@ -250,7 +250,8 @@ def _finish(decoded: Decoded, *, who: str) -> Decoded:
 def segment_bounds(n_samples: int, *, sample_rate: int, segment_seconds: float) -> np.ndarray:
     """Start and end times of consecutive, non-overlapping segments covering a recording.
 
-    A recording shorter than one segment gets a single segment (it is zero-padded when cut); a remainder
+    A recording shorter than one segment gets a single segment ending where the audio ends (it is zero-padded
+    when cut); a remainder
     shorter than one segment at the end is dropped.
 
     Args:
@@ -262,7 +263,9 @@ def segment_bounds(n_samples: int, *, sample_rate: int, segment_seconds: float) 
         float64 array ``(n_segments, 2)`` of ``[start, end]`` in seconds.
     """
     seg = int(round(segment_seconds * sample_rate))
-    count = max(1, n_samples // seg)
+    if n_samples < seg:  # one segment: it ends where the audio ends (the model sees it zero-padded)
+        return np.array([[0.0, n_samples / sample_rate]])
+    count = n_samples // seg
     starts = np.arange(count, dtype=np.float64) * seg / sample_rate
     return np.stack([starts, starts + seg / sample_rate], axis=1)
 
@@ -286,6 +289,12 @@ def cut_segments(samples: np.ndarray, *, sample_rate: int, segment_seconds: floa
         return padded[None, :], bounds
     count = len(bounds)
     return np.ascontiguousarray(samples[: count * seg].reshape(count, seg), dtype=np.float32), bounds
+
+
+def segment_audio(samples: np.ndarray, *, start: float, end: float, sample_rate: int) -> np.ndarray:
+    """The samples ``(m,)`` between ``start`` and ``end`` seconds (bounds of :func:`segment_bounds`), rounded to
+    the nearest sample as :func:`cut_segments` cuts them."""
+    return samples[int(round(start * sample_rate)) : int(round(end * sample_rate))]
 
 
 def random_crop(samples: np.ndarray, *, length: int, rng: np.random.Generator) -> np.ndarray:

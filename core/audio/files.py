@@ -16,6 +16,15 @@ from core.config import AUDIO_EXTENSIONS
 from core.errors import NotFoundError
 
 _CHUNK = 1 << 20
+#: MIME type of each audio extension (players and downloads).
+MIME_TYPES = {".mp3": "audio/mpeg", ".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg",
+              ".oga": "audio/ogg", ".opus": "audio/ogg", ".m4a": "audio/mp4", ".mp4": "audio/mp4", ".aac": "audio/aac",
+              ".au": "audio/basic", ".aiff": "audio/aiff", ".aif": "audio/aiff"}
+
+
+def mime_type(name: str | Path, *, default: str = "application/octet-stream") -> str:
+    """MIME type of an audio file name, by extension."""
+    return MIME_TYPES.get(Path(name).suffix.lower(), default)
 
 
 def is_audio_name(path: Path) -> bool:

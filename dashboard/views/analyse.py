@@ -3,20 +3,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from core.analysis.predict import AMBIGUITY_MARGIN, SongPrediction
-from core.audio.decode import AudioError
+from core.audio.decode import AudioError, segment_audio
+from core.audio.files import mime_type
 from core.config import AUDIO_EXTENSIONS
 from dashboard import charts, loaders
-from dashboard.state import keep, remember
+from dashboard.state import clicked_point, keep, remember
 
 UPLOAD_TYPES = [ext.lstrip(".") for ext in AUDIO_EXTENSIONS]
 SOURCES = ["Upload a file", "Record with the microphone"]
-MIME = {".mp3": "audio/mpeg", ".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".oga": "audio/ogg",
-        ".opus": "audio/ogg", ".m4a": "audio/mp4", ".mp4": "audio/mp4", ".aac": "audio/aac"}
 
 
 def _recording() -> bytes | None:
@@ -62,10 +59,9 @@ def _choose_audio() -> tuple[bytes | None, str]:
 
 def _pick_segment(event_key: str, pred: SongPrediction) -> None:
     """Timeline click → the segment slider (runs before the rerun, so the slider shows the clicked segment)."""
-    points = st.session_state[event_key].selection.get("points", [])
-    if points:
-        point = points[0]
-        data = point.get("customdata")
+    click = clicked_point(event_key)
+    if click:
+        point, data = click
         segment = int(data[0] if isinstance(data, list) else data) if data is not None else None
         if segment is None:
             x = float(point["x"])
@@ -86,7 +82,7 @@ def _segment_view(pred: SongPrediction, upload: loaders.Upload, ref: str) -> Non
     cfg = loaders.model(ref).cfg
     start, end = (float(b) for b in pred.bounds[segment])
     samples = loaders.decoded(upload, cfg.sample_rate, cfg.max_seconds)
-    piece = samples[int(start * cfg.sample_rate) : int(end * cfg.sample_rate)]
+    piece = segment_audio(samples, start=start, end=end, sample_rate=cfg.sample_rate)
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(charts.mel_image(loaders.spectrogram(piece, cfg.to_json()),
@@ -136,7 +132,7 @@ def _tag_download(pred: SongPrediction, upload: loaders.Upload) -> None:
         st.warning(f"This file cannot carry a genre tag: {error}")
         return
     st.download_button(f"Download {upload.name} tagged “{'; '.join(genres)}”", data=tagged, file_name=upload.name,
-                       mime=MIME.get(Path(upload.name).suffix.lower(), "application/octet-stream"),
+                       mime=mime_type(upload.name),
                        icon=":material/sell:",
                        key="download_tagged")
     st.caption("The genre is written into a copy of your file (ID3, Vorbis comment or MP4 atom); "
@@ -187,7 +183,7 @@ def main() -> None:
         st.info("Upload a song or record one to see its genres.")
         return
     upload = loaders.Upload.of(data, name)
-    st.audio(data, format=MIME.get(Path(name).suffix.lower(), "audio/wav"))
+    st.audio(data, format=mime_type(name, default="audio/wav"))
     failure = None
     with st.status("Analysing…", expanded=False) as status:
         try:

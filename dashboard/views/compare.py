@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.analysis.evaluate import row_shares
 from core.runs.folder import seed_summary
 from dashboard import charts, loaders
 from dashboard.state import keep, remember
@@ -53,7 +54,7 @@ def _difference(table: pd.DataFrame, chosen: list[str]) -> None:
     if a.classes != b.classes:
         st.warning(f"'{a.run_id}' and '{b.run_id}' predict different genres; their matrices cannot be compared.")
         return
-    diff = loaders.row_normalised(b.confusion) - loaders.row_normalised(a.confusion)
+    diff = row_shares(b.confusion) - row_shares(a.confusion)
     st.plotly_chart(charts.confusion_difference(diff, title=f"{b.run_id} minus {a.run_id} (row shares, song level)"),
                     key="difference")
     st.caption("Blue: B sends more of that true genre to that column than A; red: fewer. "

@@ -11,17 +11,16 @@ from core.analysis.evaluate import most_confused, prob_columns
 from core.audio.decode import AudioError
 from core.models.registry import model_kind
 from dashboard import charts, loaders
-from dashboard.state import keep, remember
+from dashboard.state import clicked_point, keep, remember
 
 LEVELS = {"Songs": "song", "Segments": "segment"}
 
 
 def _pick_cell(event_key: str) -> None:
     """Confusion-matrix click → the (true, predicted) selectboxes."""
-    points = st.session_state[event_key].selection.get("points", [])
-    if points:
-        point = points[0]
-        data = point.get("customdata")
+    click = clicked_point(event_key)
+    if click:
+        point, data = click
         true, predicted = (data[0], data[1]) if data else (point["y"], point["x"])
         st.session_state["cm_true"], st.session_state["cm_pred"] = str(true), str(predicted)
 
