@@ -393,5 +393,145 @@ def test_tag_files_survives_a_failing_predictor(tmp_path: Path, pristine: Callab
         return ["blues"]
 
     changes = tag_files([first, second], predict, write=True, mode="replace", report_csv=None)
-    assert changes[0].error == "RuntimeError: model exploded" and not changes[0].written
+    assert changes[0].error == "unexpected error while tagging: RuntimeError: model exploded"
+    assert not changes[0].written
     assert changes[1].written and read_genres(second) == ["blues"] and read_genres(first) == []
+
+
+# --- leftovers, ownership, attributes, hard links, read-only files (issue #10) -------------------------------------
+
+_KILLED_WRITER = """
+import sys, time
+from pathlib import Path
+import core.library.tags as tagging
+
+def stalled_replace(src, dst):  # the copy is tagged and verified: stop just before the rename, until killed
+    print("ready", flush=True)
+    time.sleep(600)
+
+tagging.os.replace = stalled_replace
+tagging.write_genres(Path(sys.argv[1]), ["rock"], dry_run=False)
+"""
+
+
+def test_leftover_of_a_killed_write_is_removed_by_the_next_write(tmp_path: Path,
+                                                                  pristine: Callable[[str], bytes]) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from core.audio.files import audio_files
+
+    song = _make(tmp_path, "flac", pristine)
+    other = _make(tmp_path, "flac", pristine, name="other")
+    before = song.read_bytes()
+    writer = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(song)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=30)
+    leftovers = [p for p in tmp_path.iterdir() if p.name.endswith(".tagging")]
+    assert len(leftovers) == 1 and leftovers[0].name.startswith(".song.flac.")
+    assert leftovers[0].stat().st_size >= len(before) // 2  # a full-size copy, as the issue saw
+    assert song.read_bytes() == before
+    assert audio_files(tmp_path) == [other, song]  # hidden: never taken for music by catalogs or datasets
+    assert find_audio([tmp_path]) == [other, song]
+
+    # A dry run changes nothing, leftovers included.
+    write_genres(other, ["jazz"])
+    assert leftovers[0].exists()
+
+    # A copy that a running writer holds (its flock) is left alone; the dead writer's copy goes.
+    import fcntl
+
+    busy = tmp_path / ".other.flac.abcdefgh.tagging"
+    busy.write_bytes(b"in use")
+    with busy.open("rb") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        change = write_genres(other, ["jazz"], dry_run=False)
+    assert change.written and read_genres(other) == ["jazz"]
+    assert not leftovers[0].exists() and busy.exists()
+
+    # tag_files cleans each folder once, and says what it removed.
+    removed: list[Path] = []
+    tag_files([tmp_path], lambda p: ["blues"], write=True, on_cleanup=removed.append)
+    assert removed == [busy] and _others_in(tmp_path, song) == ["other.flac"]
+    assert read_genres(song) == read_genres(other) == ["blues"]
+
+
+def test_owner_group_mode_and_extended_attributes_are_kept(tmp_path: Path,
+                                                           pristine: Callable[[str], bytes]) -> None:
+    song = _make(tmp_path, "mp3", pristine)
+    root = os.geteuid() == 0
+    if root:
+        os.chown(song, 1234, 5678)
+    song.chmod(0o6754 if root else 0o754)  # set-id bits survive too (chown clears them; the mode is set last)
+    want = song.stat()
+    try:
+        os.setxattr(song, "user.genre_lab_test", b"keep me")
+    except OSError as exc:
+        pytest.skip(f"this file system has no user extended attributes ({exc.strerror})")
+    write_genres(song, ["rock"], dry_run=False)
+    got = song.stat()
+    assert read_genres(song) == ["rock"] and got.st_ino != want.st_ino  # rewritten through a new copy
+    assert (got.st_uid, got.st_gid, stat.S_IMODE(got.st_mode)) == (want.st_uid, want.st_gid,
+                                                                    stat.S_IMODE(want.st_mode))
+    assert os.getxattr(song, "user.genre_lab_test") == b"keep me"
+
+
+def test_hard_linked_file_is_refused_unless_forced(tmp_path: Path, pristine: Callable[[str], bytes]) -> None:
+    song = _make(tmp_path, "wav", pristine)
+    twin = tmp_path / "twin.wav"
+    os.link(song, twin)
+    before = song.read_bytes()
+    with pytest.raises(TagError, match=r"has 2 hard links .*its tags were not changed \(use --force"):
+        write_genres(song, ["rock"], dry_run=False)
+    assert song.read_bytes() == twin.read_bytes() == before and song.stat().st_nlink == 2
+    assert write_genres(song, ["rock"]).changed  # a dry run plans it as usual
+
+    changes = tag_files([song, twin], lambda p: ["rock"], write=True)  # reported per file, the batch goes on
+    assert all("hard links" in (c.error or "") for c in changes) and twin.read_bytes() == before
+
+    write_genres(song, ["rock"], dry_run=False, force=True)  # forced: this name only, documented
+    assert read_genres(song) == ["rock"] and read_genres(twin) == []
+    assert song.stat().st_nlink == twin.stat().st_nlink == 1
+
+
+def test_read_only_file_is_refused_by_its_bits_even_for_root(tmp_path: Path,
+                                                             pristine: Callable[[str], bytes]) -> None:
+    song = _make(tmp_path, "ogg", pristine)
+    good = _make(tmp_path, "ogg", pristine, name="writable")
+    song.chmod(0o444)
+    before = song.read_bytes()
+    with pytest.raises(TagError, match=r"is read-only; its tags were not changed \(use --force"):
+        write_genres(song, ["rock"], dry_run=False)
+    assert song.read_bytes() == before
+
+    changes = tag_files([song, good], lambda p: ["rock"], write=True)
+    assert "read-only" in (changes[0].error or "") and not changes[0].written
+    assert changes[1].written and read_genres(good) == ["rock"] and song.read_bytes() == before
+
+    change = write_genres(song, ["rock"], dry_run=False, force=True)
+    assert change.written and read_genres(song) == ["rock"]
+    assert stat.S_IMODE(song.stat().st_mode) == 0o444  # still read-only
+    assert _others_in(tmp_path, song) == ["writable.ogg"]
+
+
+def test_any_exception_in_one_file_is_reported_and_the_batch_goes_on(tmp_path: Path,
+                                                                     pristine: Callable[[str], bytes],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    first = _make(tmp_path, "flac", pristine, name="a")
+    second = _make(tmp_path, "flac", pristine, name="b")
+    real_open = tagging._open
+
+    def flaky_open(path: Path) -> object:
+        if path.name == "a.flac":
+            raise IndexError("list index out of range")  # a bug in a dependency, not the user's fault
+        return real_open(path)
+
+    monkeypatch.setattr(tagging, "_open", flaky_open)
+    changes = tag_files([tmp_path], lambda p: ["soul"], write=True)
+    assert changes[0].error == "unexpected error while tagging: IndexError: list index out of range"
+    assert changes[1].written and read_genres(second) == ["soul"]
+    assert describe(changes[0]).startswith(f"{first}: error: unexpected error while tagging")

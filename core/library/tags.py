@@ -9,19 +9,40 @@ FLAC, OGG Vorbis, Opus    Vorbis comment ``GENRE``, one comment per genre
 M4A / MP4                 ``©gen`` atom, a list (an old numeric ``gnre`` reads as ``©gen``)
 ========================  ==========================================================
 
-Safety: a write copies the file to a hidden temporary file in the same folder, tags the copy, re-reads it
-(the genres must read back exactly and the stream's length, rate and channels must be unchanged), flushes
-it to disk, and only then moves it over the original with ``os.replace`` (atomic on one file system),
-keeping the original's permission bits. The original is never opened for writing; the temporary file is
-removed on any failure, interruption included. Nothing is written in a dry run or when the genres would not
-change.
+Safety: a write copies the file to a hidden temporary file in the same folder (``.NAME.XXXXXXXX.tagging``,
+hidden so that no scan of audio files ever takes it for music), tags the copy, re-reads it (the genres must
+read back exactly and the stream's length, rate and channels must be unchanged), gives it the original's owner
+and group (where permitted: root, or a group the user belongs to), extended attributes (where the file system
+has them; POSIX ACLs are extended attributes and come along; attributes the user may not set, such as
+``security.*`` ones, are skipped) and permission bits, flushes it to disk, and only then moves it over the
+original with ``os.replace`` (atomic on one file system). The original is never opened for writing; the
+temporary file is removed on any failure, interruption included. Nothing is written in a dry run or when the
+genres would not change.
+
+Leftovers: a write that is killed outright (``SIGKILL``, power loss) can leave its temporary copy behind. The
+writer holds an ``flock`` on its copy while it works, so the next write in that folder (:func:`write_genres`,
+or :func:`tag_files` with ``write=True``, which cleans each folder once) removes every copy that no running
+writer holds (:func:`clean_leftovers`). Dry runs change nothing, leftovers included.
+
+Refusals (each a :class:`TagError` sentence; ``force=True``, CLI ``--force``, writes anyway):
+
+* **read-only files**: decided from the permission bits for the caller (owner, group or others; root counts as
+  the owner, so root does not rewrite a file marked read-only) and from ``os.access`` (read-only mounts,
+  ACLs). A forced write keeps the file read-only.
+* **hard-linked files** (``st_nlink > 1``): the write replaces the file, which would detach this name from its
+  other names (they would keep the old tags) and double the disk space used, so such a file is refused; a
+  forced write does exactly that: this name gets the tagged copy, the other names keep the untagged data.
+
+Symbolic links are followed: the file they point to is rewritten and the link kept.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -40,6 +61,11 @@ from mutagen.wave import WAVE
 from tqdm import tqdm
 
 from core.audio.files import find_audio
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locks, leftovers are still removed
+    fcntl = None  # type: ignore[assignment]
 from core.errors import GenreLabError, InputError
 
 TagMode = Literal["replace", "append", "keep"]
@@ -214,8 +240,91 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def _lock(fd: int, *, wait: bool) -> bool:
+    """``flock`` ``fd`` exclusively; False when another process holds it (only when not ``wait``)."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _is_leftover_name(name: str) -> bool:
+    return name.startswith(".") and name.endswith(_TEMP_SUFFIX) and len(name) > len(_TEMP_SUFFIX) + 1
+
+
+def clean_leftovers(folder: Path) -> list[Path]:
+    """Remove the temporary copies that interrupted writes left in ``folder`` (hidden ``*.tagging`` files that
+    no running writer holds); return the removed paths. Never raises: a copy that cannot be removed stays."""
+    removed: list[Path] = []
+    try:
+        entries = [e for e in os.scandir(folder) if _is_leftover_name(e.name) and e.is_file(follow_symlinks=False)]
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            if _lock(fd, wait=False):  # no writer holds it: the write that made it is gone
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _copy_ownership_xattrs_mode(st: os.stat_result, source: Path, temp: Path) -> None:
+    """Give ``temp`` the owner and group (where permitted), extended attributes (where supported and permitted)
+    and permission bits of ``source`` (whose stat is ``st``), in that order: ``chown`` clears set-id bits, and
+    attributes cannot be set once a file is read-only."""
+    try:
+        os.chown(temp, st.st_uid, st.st_gid)
+    except OSError:
+        try:
+            os.chown(temp, -1, st.st_gid)  # a group the user belongs to
+        except OSError:
+            pass
+    if hasattr(os, "listxattr"):
+        try:
+            names = os.listxattr(source)
+        except OSError:
+            names = []
+        for attr in names:
+            try:
+                os.setxattr(temp, attr, os.getxattr(source, attr))
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EINVAL,
+                                     errno.ENODATA):
+                    raise
+    os.chmod(temp, stat.S_IMODE(st.st_mode))
+
+
+def _read_only(target: Path, st: os.stat_result) -> bool:
+    """True when the caller may not write ``target``, judged by the permission bits for the caller's class (root
+    counts as the owner) and by ``os.access`` (read-only mounts, ACLs)."""
+    if not os.access(target, os.W_OK):
+        return True
+    if not hasattr(os, "geteuid"):
+        return False
+    euid = os.geteuid()
+    if euid == 0 or euid == st.st_uid:
+        bit = stat.S_IWUSR
+    elif st.st_gid == os.getegid() or st.st_gid in os.getgroups():
+        bit = stat.S_IWGRP
+    else:
+        bit = stat.S_IWOTH
+    return not st.st_mode & bit
+
+
 def _write_copy_then_replace(target: Path, original: Any, fmt: _Format, genres: list[str]) -> None:
-    """Tag a temporary copy of ``target`` in its folder, verify it, then atomically move it over ``target``."""
+    """Tag a temporary copy of ``target`` in its folder, verify it, give it the original's owner, attributes and
+    mode, then atomically move it over ``target``."""
     before = target.stat()
     try:
         fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=_TEMP_SUFFIX)
@@ -224,9 +333,9 @@ def _write_copy_then_replace(target: Path, original: Any, fmt: _Format, genres: 
                        f"({exc.strerror}).") from exc
     temp = Path(temp_name)
     try:
-        with os.fdopen(fd, "wb") as out, target.open("rb") as src:
+        _lock(fd, wait=True)  # held until the end: clean_leftovers never removes a copy in use
+        with os.fdopen(os.dup(fd), "wb") as out, target.open("rb") as src:
             shutil.copyfileobj(src, out)
-        shutil.copymode(target, temp)
         copy = type(original)(temp)
         if copy.tags is None:
             copy.add_tags()
@@ -239,10 +348,10 @@ def _write_copy_then_replace(target: Path, original: Any, fmt: _Format, genres: 
         if _stream_signature(check) != _stream_signature(original):
             raise TagError(f"Tagging {target} would alter its audio stream description; the file was left "
                            f"unchanged.")
-        with temp.open("rb+") as handle:
-            os.fsync(handle.fileno())
+        os.fsync(fd)
+        _copy_ownership_xattrs_mode(before, target, temp)
         now = target.stat()
-        if (now.st_size, now.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        if (now.st_size, now.st_mtime_ns, now.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
             raise TagError(f"{target} changed on disk while it was being tagged; it was left as it is.")
         os.replace(temp, target)
     except (mutagen.MutagenError, OSError) as exc:
@@ -252,27 +361,34 @@ def _write_copy_then_replace(target: Path, original: Any, fmt: _Format, genres: 
     except BaseException:  # TagError from the checks, KeyboardInterrupt, ...: clean up, then re-raise
         temp.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
     _fsync_folder(target.parent)
 
 
-def write_genres(path: Path, genres: list[str], *, mode: str = "replace", dry_run: bool = True) -> TagChange:
+def write_genres(path: Path, genres: list[str], *, mode: str = "replace", dry_run: bool = True,
+                 force: bool = False, clean: bool = True) -> TagChange:
     """Plan and (unless ``dry_run``) write the genre tag of one file.
 
     Symbolic links are followed: the file they point to is rewritten and the link kept. Nothing is written
-    when the planned genres equal the stored ones.
+    when the planned genres equal the stored ones. A write first removes leftover temporary copies of
+    interrupted writes in the file's folder (unless ``clean`` is False; see :func:`clean_leftovers`).
 
     Args:
         path: An audio file of a supported format (see the module docstring).
         genres: Genre names to write (for example a prediction's top genres).
         mode: ``"replace"``, ``"append"`` or ``"keep"`` (see :func:`plan_genres`).
         dry_run: Only report what would change.
+        force: Write read-only and hard-linked files too (see the module docstring).
+        clean: Remove leftover temporary copies in the folder before writing.
 
     Returns:
         The change; ``written`` tells whether the file was rewritten.
 
     Raises:
-        TagError: unreadable, unsupported or read-only file, or a write that failed (the original is intact).
-        ValueError: unknown mode.
+        TagError: unreadable, unsupported, read-only or hard-linked file (unless ``force``), or a write that
+            failed (the original is intact).
+        InputError: unknown mode.
     """
     if mode not in MODES:
         raise InputError(f"Unknown tagging mode {mode!r}: choose one of {', '.join(MODES)}.")
@@ -284,8 +400,15 @@ def write_genres(path: Path, genres: list[str], *, mode: str = "replace", dry_ru
     changed = new != old
     if dry_run or not changed:
         return TagChange(path=path, old=old, new=new, changed=changed, written=False)
-    if not os.access(target, os.W_OK):
-        raise TagError(f"{path} is read-only; its tags were not changed.")
+    st = target.stat()
+    if not force and _read_only(target, st):
+        raise TagError(f"{path} is read-only; its tags were not changed (use --force to write it anyway).")
+    if not force and st.st_nlink > 1:
+        raise TagError(f"{path} has {st.st_nlink} hard links (other names for the same data): tagging replaces "
+                       f"the file, which would leave the other names untagged and use the space twice, so its "
+                       f"tags were not changed (use --force to tag this name only).")
+    if clean:
+        clean_leftovers(target.parent)
     _write_copy_then_replace(target, audio, fmt, new)
     return TagChange(path=path, old=old, new=new, changed=True, written=True)
 
@@ -310,25 +433,29 @@ def _write_report(changes: list[TagChange], report_csv: Path) -> None:
             writer.writerow([str(c.path), _join(c.old), _join(c.new), c.changed, c.written, c.error or ""])
 
 
-def _tag_one(path: Path, predict: Callable[[Path], list[str]], *, write: bool, mode: str) -> TagChange:
+def _tag_one(path: Path, predict: Callable[[Path], list[str]], *, write: bool, mode: str,
+             force: bool) -> TagChange:
     """One file of :func:`tag_files`; every failure becomes a :class:`TagChange` with ``error`` set."""
     old: list[str] = []
     try:
         old = read_genres(path)  # fails fast on unsupported files, before the costly prediction
-        return write_genres(path, predict(path), mode=mode, dry_run=not write)
-    except ValueError as exc:  # TagError, core.audio.decode.AudioError: already a sentence for the user
-        message = str(exc)
-    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
-        message = f"{type(exc).__name__}: {exc}"
+        return write_genres(path, predict(path), mode=mode, dry_run=not write, force=force, clean=False)
+    except GenreLabError as exc:  # TagError, AudioError, ...: already a sentence for the user
+        message = str(exc) or f"{type(exc).__name__} without a message"
+    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch; not ours: named as such
+        message = f"unexpected error while tagging: {type(exc).__name__}: {exc}"
     return TagChange(path=path, old=old, new=[], changed=False, written=False, error=message)
 
 
 def tag_files(paths: Sequence[Path], predict: Callable[[Path], list[str]], *, write: bool = False,
               mode: str = "replace", report_csv: Path | None = None,
-              on_change: Callable[[TagChange], None] | None = None) -> list[TagChange]:
-    """Predict and tag many files; a bad file is reported and never stops the batch.
+              on_change: Callable[[TagChange], None] | None = None, force: bool = False,
+              on_cleanup: Callable[[Path], None] | None = None) -> list[TagChange]:
+    """Predict and tag many files; a bad file (any exception) is reported and never stops the batch.
 
     Folders in ``paths`` are expanded with :func:`core.audio.files.find_audio`; a progress bar shows on stderr.
+    With ``write``, each folder holding a file is first cleaned of leftover temporary copies
+    (:func:`clean_leftovers`), once.
 
     Args:
         paths: Audio files and/or folders.
@@ -338,19 +465,42 @@ def tag_files(paths: Sequence[Path], predict: Callable[[Path], list[str]], *, wr
         report_csv: Where to write a CSV with columns ``path, old, new, changed, written, error`` (several
             genres joined by ``"; "``), one row per file.
         on_change: Called with each file's :class:`TagChange` as soon as it is done (the CLI prints it).
+        force: Write read-only and hard-linked files too (see the module docstring).
+        on_cleanup: Called with each leftover temporary copy that was removed.
 
     Returns:
-        One :class:`TagChange` per file, in order; failures have ``error`` set.
+        One :class:`TagChange` per file (or unreadable input), in order; failures have ``error`` set.
 
     Raises:
-        ValueError: unknown mode (checked before any file is touched).
+        InputError: unknown mode (checked before any file is touched).
     """
     if mode not in MODES:
         raise InputError(f"Unknown tagging mode {mode!r}: choose one of {', '.join(MODES)}.")
-    files = find_audio(paths, must_exist=False)
+    files: list[Path] = []
     changes: list[TagChange] = []
+    for item in paths:
+        try:
+            files.extend(find_audio([item], must_exist=False))
+        except Exception as exc:  # noqa: BLE001 - an unreadable folder is reported, the rest goes on
+            change = TagChange(path=Path(item), old=[], new=[], changed=False, written=False,
+                               error=f"cannot list the files of {item}: {getattr(exc, 'strerror', None) or exc}")
+            changes.append(change)
+            if on_change is not None:
+                on_change(change)
+    files = list(dict.fromkeys(files))
+    if write:
+        folders: dict[Path, None] = {}
+        for path in files:
+            try:
+                folders.setdefault(path.resolve().parent, None)
+            except (OSError, RuntimeError):  # reported by the file's own change below
+                pass
+        for folder in folders:
+            for leftover in clean_leftovers(folder):
+                if on_cleanup is not None:
+                    on_cleanup(leftover)
     for path in tqdm(files, desc="tagging", unit="file", disable=None):
-        change = _tag_one(path, predict, write=write, mode=mode)
+        change = _tag_one(path, predict, write=write, mode=mode, force=force)
         changes.append(change)
         if on_change is not None:
             on_change(change)
