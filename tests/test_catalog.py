@@ -1,9 +1,16 @@
-"""Catalog builds (metadata, incremental, bad files) and recommendations (self and duplicates excluded)."""
+"""Catalog builds (metadata, incremental, bad files, batches that survive a kill, consistency on load, names) and
+recommendations (self and duplicates excluded)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +20,12 @@ import soundfile as sf
 from conftest import TONE_GENRES, noisy_tone
 from mutagen.flac import FLAC
 
+import core.analysis.predict as predict_module
+import core.library.catalog as catalog_module
 from core.analysis.predict import predict_song
 from core.audio.files import content_hash
 from core.cli.main import main
-from core.library.catalog import Catalog, build_catalog
+from core.library.catalog import Catalog, CatalogError, build_catalog
 from core.library.recommend import recommend
 from core.runs.folder import load_model
 from core.training.settings import make_settings
@@ -115,3 +124,190 @@ def test_recommend_command_json(music: Path, run: Path, catalog_root: Path, caps
 def test_unknown_catalog_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="catalog build"):
         Catalog.load("nope", root=tmp_path)
+
+
+# --- names (issue #10) -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "..", ".hidden", "", "a\\b"])
+def test_catalog_names_cannot_leave_the_catalogs_folder(music: Path, run: Path, tmp_path: Path, name: str,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    root = tmp_path / "data" / "catalogs"
+    with pytest.raises(CatalogError, match="is not a catalog name: a name is one folder name .* --out PATH"):
+        build_catalog(music, name=name, model=str(run), workers=1, progress=False, root=root)
+    with pytest.raises(CatalogError, match="is not a catalog name"):
+        Catalog.load(name, root=root) if not {"/", "\\"} & set(name) else catalog_module.check_name(name)
+    assert not (tmp_path / "x").exists() and not any(tmp_path.rglob("catalog.json"))
+    if name == "../../x":
+        assert main(["catalog", "build", str(music), "--name", name, "--model", str(run)]) == 2
+        assert "is not a catalog name" in capsys.readouterr().err
+
+
+def test_explicit_folder_with_out(music: Path, run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "elsewhere" / "mine"
+    code = main(["catalog", "build", str(music), "--out", str(out), "--model", str(run), "--workers", "1"])
+    assert code == 0 and "Catalog 'mine': 12 added" in capsys.readouterr().out
+    cat = Catalog.load(str(out))
+    assert len(cat.tracks) == 12 == len(cat.index) and cat.info["complete"] and not cat.notes
+    with pytest.raises(FileNotFoundError, match="--out"):
+        Catalog.load(str(tmp_path / "missing"))
+
+
+def test_a_second_build_of_the_same_catalog_is_refused(music: Path, run: Path, catalog_root: Path) -> None:
+    with open(catalog_root / "t" / ".lock", "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(CatalogError, match="being built by another process"):
+            build_catalog(music, name="t", model=str(run), workers=1, progress=False, root=catalog_root)
+
+
+# --- consistency on load (issue #10) ---------------------------------------------------------------------------
+
+def _copy_of(catalog_root: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "catalogs"
+    shutil.copytree(catalog_root / "t", root / "t")
+    return root
+
+
+def test_an_interrupted_commit_is_cut_back_to_the_committed_rows(music: Path, run: Path, catalog_root: Path,
+                                                                 tmp_path: Path) -> None:
+    root = _copy_of(catalog_root, tmp_path)
+    folder = root / "t"
+    tracks = pd.read_parquet(folder / "tracks.parquet")
+    emb = np.load(folder / "embeddings.npy")
+    # A kill between two renames of a commit: metadata of 3 more songs written, embeddings and marker not.
+    extra = tracks.iloc[:3].assign(hash=["f" * 32, "e" * 32, "d" * 32])
+    pd.concat([tracks, extra], ignore_index=True).to_parquet(folder / "tracks.parquet", index=False)
+    cat = Catalog.load("t", root=root)
+    assert len(cat.tracks) == len(cat.embeddings) == len(cat.index) == 12
+    assert any("interrupted commit left 15 metadata rows and 12 embeddings" in n for n in cat.notes)
+    # And the other way round, with a stale index: the index is rebuilt from the embeddings.
+    tracks.to_parquet(folder / "tracks.parquet", index=False)
+    np.save(folder / "embeddings.npy", np.concatenate([emb, emb[:5]]))
+    shutil.rmtree(folder / "index")
+    cat = Catalog.load("t", root=root)
+    assert len(cat.tracks) == len(cat.embeddings) == len(cat.index) == 12
+    assert any("index was rebuilt" in n for n in cat.notes)
+    # The next build writes the repaired catalog and analyses nothing again.
+    report = build_catalog(music, name="t", model=str(run), workers=1, progress=False, root=root)
+    assert (report.added, report.total) == (0, 12) and report.notes
+    assert len(np.load(folder / "embeddings.npy")) == 12 and not Catalog.load("t", root=root).notes
+
+
+def test_a_mismatched_catalog_is_refused_never_served(music: Path, run: Path, catalog_root: Path,
+                                                      tmp_path: Path) -> None:
+    root = _copy_of(catalog_root, tmp_path)
+    folder = root / "t"
+    emb = np.load(folder / "embeddings.npy")
+    # The issue's case: more metadata rows than embeddings (here 12 and 8).
+    np.save(folder / "embeddings.npy", emb[:8])
+    with pytest.raises(CatalogError, match="records 12 songs but tracks.parquet holds 12 and embeddings.npy 8; "
+                                           "it cannot be served; delete the folder"):
+        Catalog.load("t", root=root)
+    with pytest.raises(CatalogError, match="embeddings.npy 8"):  # never "0 added, 12 unchanged"
+        build_catalog(music, name="t", model=str(run), workers=1, progress=False, root=root)
+    # Same counts, other content: the checksums catch it.
+    np.save(folder / "embeddings.npy", emb[::-1].copy())
+    with pytest.raises(CatalogError, match="do not match the checksums"):
+        Catalog.load("t", root=root)
+    (folder / "tracks.parquet").write_bytes(b"garbage")
+    with pytest.raises(CatalogError, match="is damaged: its songs or embeddings cannot be read"):
+        Catalog.load("t", root=root)
+
+
+# --- bad files never abort a build (issue #10) -----------------------------------------------------------------
+
+def test_any_failure_in_one_file_is_reported_and_the_build_goes_on(music: Path, run: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    real_predict, real_hash = predict_module.predict_song, catalog_module.content_hash
+
+    def predict(path: str, **kwargs: object) -> object:  # workers are forked: they see this patch
+        if Path(path).name == "blues0.flac":
+            raise IndexError("list index out of range")
+        if Path(path).name == "metal0.flac":
+            os._exit(3)  # a native crash in the worker
+        return real_predict(path, **kwargs)
+
+    def content_hash(path: Path) -> str:
+        if Path(path).name == "pop0.flac":
+            raise PermissionError(13, "Permission denied")
+        return real_hash(path)
+
+    monkeypatch.setattr(predict_module, "predict_song", predict)
+    monkeypatch.setattr(catalog_module, "content_hash", content_hash)
+    report = build_catalog(music, name="bad", model=str(run), workers=2, progress=False, root=tmp_path)
+    failed = {Path(p).name: e for p, e in report.failed}
+    assert failed["blues0.flac"] == "unexpected error while analysing: IndexError: list index out of range"
+    assert failed["metal0.flac"] == "the analysing process died on this file (a crash or out of memory)"
+    assert failed["pop0.flac"] == "the file cannot be read (Permission denied)."
+    assert "broken.mp3" in failed and len(failed) == 4
+    assert report.added == 10 == report.total  # pop0's duplicate is analysed in its place
+    assert len(pd.read_csv(tmp_path / "bad" / "report.csv")) == 4
+
+
+# --- a killed build resumes (issue #10) ------------------------------------------------------------------------
+
+_SLOW_BUILD = """
+import sys, time
+from pathlib import Path
+import core.analysis.predict as predict_module
+from core.library.catalog import build_catalog
+
+real = predict_module.predict_song
+
+def slow(*args, **kwargs):  # forked workers inherit this: each song takes at least 0.5 s
+    time.sleep(0.5)
+    return real(*args, **kwargs)
+
+predict_module.predict_song = slow
+build_catalog(Path(sys.argv[1]), name="k", model=sys.argv[2], workers=2, progress=False, root=Path(sys.argv[3]),
+              batch_size=2)
+"""
+
+
+def _children(pid: int) -> set[int]:
+    kids: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids |= {int(k) for k in (task / "children").read_text().split()}
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find the workers")
+def test_a_killed_build_resumes_and_leaves_no_workers(music: Path, run: Path, tmp_path: Path) -> None:
+    root = tmp_path / "catalogs"
+    build = subprocess.Popen([sys.executable, "-c", _SLOW_BUILD, str(music), str(run), str(root)],
+                             stderr=subprocess.PIPE, text=True)
+    marker = root / "k" / "catalog.json"
+    try:
+        deadline = time.monotonic() + 180
+        while not marker.exists():
+            assert build.poll() is None, build.stderr.read()
+            assert time.monotonic() < deadline, "no commit within 3 minutes"
+            time.sleep(0.02)
+        workers = _children(build.pid)
+        assert workers, "the build should be running its worker processes"
+    finally:
+        build.send_signal(signal.SIGKILL)
+        build.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(_alive, workers)), "worker processes outlived the killed build"
+
+    committed = Catalog.load("k", root=root)
+    done = len(committed.tracks)
+    assert 2 <= done < 12 and len(committed.embeddings) == len(committed.index) == done
+    assert committed.info["complete"] is False and any("did not finish" in n for n in committed.notes)
+
+    report = build_catalog(music, name="k", model=str(run), workers=1, progress=False, root=root, batch_size=1)
+    assert report.added == 12 - done and report.skipped == done + 1  # finished files are not analysed again
+    cat = Catalog.load("k", root=root)
+    assert len(cat.tracks) == len(cat.embeddings) == len(cat.index) == 12 and cat.tracks["hash"].is_unique
+    assert cat.info["complete"] is True and not cat.notes
+    assert not [p.name for p in (root / "k").rglob("*.tmp")]
