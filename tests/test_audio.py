@@ -196,3 +196,245 @@ def test_unreadable_m4a_is_a_sentence(tmp_path: Path) -> None:
     path.write_bytes(b"\x00\x00\x00\x18ftypM4A " + bytes(200))
     with pytest.raises(AudioError, match="broken.m4a"):
         load_audio(path, sample_rate=SR)
+
+
+# ------------------------------------------------------------------ one decoder path (issue #10)
+
+def _tagged_mp3(tmp_path: Path, version: int, *, picture_bytes: int = 1_500_000, name: str = "tagged.mp3") -> Path:
+    """A 4 s stereo MP3 with an ID3v2.``version`` tag holding a title, a genre and a big cover picture."""
+    from mutagen.id3 import APIC, ID3, TCON, TIT2
+
+    path = _write(tmp_path / name, _tone(4.0, 44100, channels=2), 44100, **FORMATS["mp3"])
+    tags = ID3()
+    tags.add(TIT2(encoding=3, text="A song"))
+    tags.add(TCON(encoding=3, text="Blues"))
+    picture = b"\xff\xd8\xff\xe0" + np.random.default_rng(version).integers(0, 256, picture_bytes, np.uint8).tobytes()
+    tags.add(APIC(encoding=3, mime="image/jpeg", type=3, desc="Cover", data=picture))
+    tags.save(path, v2_version=version)
+    return path
+
+
+def _m4a(path: Path, codec: str, *, seconds: float = 2.0) -> Path:
+    import av
+
+    tone = _tone(seconds, 44100, channels=2)
+    with av.open(str(path), "w", format="ipod") as container:
+        stream = container.add_stream(codec, rate=44100, layout="stereo")
+        fmt = stream.codec_context.format.name
+        data = np.ascontiguousarray(tone.T)
+        if fmt.startswith("s16"):
+            data = (data * 32767).astype(np.int16)
+        elif fmt.startswith("s32"):
+            data = (data * 2147483647).astype(np.int32)
+        if not fmt.endswith("p"):
+            data = np.ascontiguousarray(data.T).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(data, format=fmt, layout="stereo")
+        frame.sample_rate = 44100
+        step = stream.codec_context.frame_size or 4096
+        if step and codec == "alac":  # ALAC takes frames of its frame size
+            for i in range(0, tone.shape[0], step):
+                part = data[..., i : i + step] if fmt.endswith("p") else data[:, 2 * i : 2 * (i + step)]
+                f = av.AudioFrame.from_ndarray(np.ascontiguousarray(part), format=fmt, layout="stereo")
+                f.sample_rate, f.pts = 44100, i
+                for packet in stream.encode(f):
+                    container.mux(packet)
+        else:
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def _same_three_ways(path: Path) -> np.ndarray:
+    """Samples decoded from the path, its bytes and a file object: identical, returned once."""
+    by_path = load_audio(path, sample_rate=SR)
+    by_bytes = load_audio(path.read_bytes(), sample_rate=SR)
+    with open(path, "rb") as handle:
+        by_file = load_audio(handle, sample_rate=SR)
+    np.testing.assert_array_equal(by_bytes.samples, by_path.samples)
+    np.testing.assert_array_equal(by_file.samples, by_path.samples)
+    assert by_path.container == by_bytes.container == by_file.container
+    return by_path.samples
+
+
+def _peak_hz(samples: np.ndarray) -> float:
+    spec = np.abs(np.fft.rfft(samples[: SR]))
+    return float(np.argmax(spec) * SR / SR)
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_tagged_mp3_with_a_big_picture_decodes_alike_from_bytes_path_and_file(tmp_path: Path, version: int) -> None:
+    path = _tagged_mp3(tmp_path, version)
+    assert path.stat().st_size > 1_500_000 and path.read_bytes()[:4] == b"ID3" + bytes([version])
+    samples = _same_three_ways(path)
+    untagged = load_audio(_write(tmp_path / "plain.mp3", _tone(4.0, 44100, channels=2), 44100, **FORMATS["mp3"]),
+                          sample_rate=SR).samples
+    np.testing.assert_array_equal(samples, untagged)
+    assert abs(_peak_hz(samples) - 440.0) < 5.0
+
+
+def test_padding_after_an_id3_tag_is_found_from_bytes(tmp_path: Path) -> None:
+    """libsndfile alone recognises this only by a '.mp3' name, never from bytes; the sniffer finds the frames."""
+    plain = _write(tmp_path / "plain.mp3", _tone(2.0, 44100, channels=2), 44100, **FORMATS["mp3"]).read_bytes()
+    tag = _tagged_mp3(tmp_path, 3, picture_bytes=1000).read_bytes()
+    size = (tag[6] << 21) | (tag[7] << 14) | (tag[8] << 7) | tag[9]
+    padded = tag[: 10 + size] + bytes(3000) + plain
+    with pytest.raises(sf.LibsndfileError):
+        sf.read(io.BytesIO(padded))
+    np.testing.assert_array_equal(load_audio(padded, sample_rate=SR).samples, load_audio(plain, sample_rate=SR).samples)
+
+
+@pytest.mark.parametrize("codec", ["aac", "alac"])
+def test_m4a_decodes_alike_from_bytes_path_and_file(tmp_path: Path, codec: str) -> None:
+    samples = _same_three_ways(_m4a(tmp_path / f"{codec}.m4a", codec))
+    assert abs(len(samples) / SR - 2.0) < 0.1 and abs(_peak_hz(samples) - 440.0) < 5.0
+
+
+def test_the_content_decides_not_the_name(tmp_path: Path) -> None:
+    wav = _write(tmp_path / "a.wav", _tone(1.0, SR), SR, format="WAV")
+    m4a = _m4a(tmp_path / "b.m4a", "aac")
+    for real, fake in ((wav, "a.mp3"), (m4a, "b.wav"), (m4a, "b")):
+        renamed = tmp_path / fake
+        renamed.write_bytes(real.read_bytes())
+        np.testing.assert_array_equal(load_audio(renamed, sample_rate=SR).samples,
+                                      load_audio(real, sample_rate=SR).samples)
+
+
+def test_a_stream_without_seek_decodes_like_its_bytes(tmp_path: Path) -> None:
+    data = _write(tmp_path / "s.flac", _tone(1.0, SR), SR, format="FLAC").read_bytes()
+
+    class Pipe(io.RawIOBase):
+        def __init__(self) -> None:
+            self._inner = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            chunk = self._inner.read(len(buffer))
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+        def seek(self, *args: object) -> int:
+            raise io.UnsupportedOperation("not seekable")
+
+    np.testing.assert_array_equal(load_audio(Pipe(), sample_rate=SR).samples, load_audio(data, sample_rate=SR).samples)
+
+
+def _wav_with(rate: int, channels: int, *, data_size: int | None = None, payload: bytes = bytes(8820)) -> bytes:
+    import struct
+
+    size = len(payload) if data_size is None else data_size
+    block = channels * 2
+    return (b"RIFF" + struct.pack("<I", (36 + size) & 0xFFFFFFFF) + b"WAVEfmt " + struct.pack("<I", 16)
+            + struct.pack("<HHIIHH", 1, channels, rate, (rate * block) & 0xFFFFFFFF, block, 16)
+            + b"data" + struct.pack("<I", size & 0xFFFFFFFF) + payload)
+
+
+@pytest.mark.parametrize("rate, channels, phrase", [
+    (1, 1, "sample rate of 1 Hz"), (500, 1, "sample rate of 500 Hz"), (2_000_000, 1, "sample rate of 2,000,000 Hz"),
+    (22050, 65, "65 channels"), (22050, 1000, "1,000 channels"),
+])
+def test_implausible_headers_are_refused_with_a_sentence(rate: int, channels: int, phrase: str) -> None:
+    with pytest.raises(AudioError, match=phrase) as info:
+        load_audio(_wav_with(rate, channels), sample_rate=SR)
+    assert str(info.value).endswith(".") and "Error" not in str(info.value)
+
+
+def test_lying_sizes_allocate_nothing_like_what_they_claim() -> None:
+    """A 108-byte WAV claiming 4 GB and a 9 KB WAV claiming an hour: decoded in well under 20 MB."""
+    import tracemalloc
+
+    tone = (_tone(0.2, SR)[:, 0] * 32767).astype("<i2").tobytes()
+    tracemalloc.start()
+    try:
+        for data in (_wav_with(22050, 2, data_size=2**32 - 1, payload=tone[:64]),
+                     _wav_with(44100, 2, data_size=3600 * 44100 * 4, payload=tone)):
+            try:
+                load_audio(data, sample_rate=SR)
+            except AudioError:
+                pass
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6
+
+
+def test_the_project_cap_applies_without_max_seconds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.audio import decode
+    from core.config import AudioConfig
+
+    assert decode.MAX_SECONDS == AudioConfig.max_seconds == 900.0
+    monkeypatch.setattr(decode, "MAX_SECONDS", 2.0)
+    out = load_audio(_write(tmp_path / "l.wav", _tone(5.0, SR), SR, format="WAV"), sample_rate=SR, max_seconds=None)
+    assert out.truncated and out.duration == pytest.approx(2.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("peak", [20.0, 1e5, 1e30])
+def test_float_audio_far_above_full_scale_is_scaled_with_a_notice(tmp_path: Path, peak: float) -> None:
+    path = _write(tmp_path / "loud.wav", _tone(1.0, SR) / 0.4 * peak, SR, format="WAV", subtype="FLOAT")
+    out = load_audio(path, sample_rate=SR)
+    assert np.isfinite(out.samples).all() and np.abs(out.samples).max() == pytest.approx(1.0, abs=1e-6)
+    assert any("louder than full scale" in n for n in out.notices)
+
+
+def test_slight_overs_are_left_alone(tmp_path: Path) -> None:
+    path = _write(tmp_path / "hot.wav", _tone(1.0, SR) / 0.4 * 1.2, SR, format="WAV", subtype="FLOAT")
+    out = load_audio(path, sample_rate=SR)
+    assert np.abs(out.samples).max() == pytest.approx(1.2, abs=1e-3) and not out.notices
+
+
+def test_infinite_samples_are_refused(tmp_path: Path) -> None:
+    data = _tone(1.0, SR)
+    data[500] = np.inf
+    with pytest.raises(AudioError, match="NaN or infinity"):
+        load_audio(_write(tmp_path / "inf.wav", data, SR, format="WAV", subtype="FLOAT"), sample_rate=SR)
+
+
+@pytest.mark.parametrize("error", [
+    AttributeError("'NoneType' object has no attribute 'x'"),
+    UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+    __import__("struct").error("'I' format requires 0 <= number <= 4294967295"),
+    MemoryError(),
+    RuntimeError("error: error"),
+])
+def test_any_decoder_exception_becomes_a_sentence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                  error: Exception) -> None:
+    from core.audio import decode
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise error
+
+    path = _write(tmp_path / "fine.wav", _tone(0.5, SR), SR, format="WAV")
+    monkeypatch.setattr(decode.sf, "SoundFile", broken)
+    with pytest.raises(AudioError) as info:
+        load_audio(path, sample_rate=SR)
+    message = str(info.value)
+    assert message.startswith("'fine.wav' is not audio that can be read (") and message.endswith(".")
+    assert type(error).__name__ not in message and "format requires" not in message and "error: error" not in message
+
+
+def test_corrupt_m4a_is_a_sentence_from_bytes(tmp_path: Path) -> None:
+    good = _m4a(tmp_path / "g.m4a", "aac").read_bytes()
+    for bad in (good[:40], good[: len(good) // 3], good.replace(b"mp4a", b"xxxx"), good.replace(b"moov", b"moox")):
+        try:
+            out = load_audio(bad, sample_rate=SR)
+        except AudioError as error:
+            assert str(error).endswith(".") and "Error" not in str(error)
+        else:
+            assert np.isfinite(out.samples).all()
+
+
+def test_real_mp3s_decode_from_bytes(shared_data: Path) -> None:
+    paths = [shared_data / "fma" / "audio" / "000002.mp3",
+             *sorted((shared_data / "musicnn_examples").glob("*.mp3"))]
+    paths = [p for p in paths if p.exists()]
+    if not paths:
+        pytest.skip("no real MP3s in the shared data folder")
+    for path in paths:
+        assert path.read_bytes()[:3] == b"ID3"
+        samples = _same_three_ways(path)
+        assert len(samples) / SR > 25 and np.isfinite(samples).all() and np.abs(samples).max() > 0.01
+    fma = load_audio(paths[0], sample_rate=SR)
+    assert fma.source_channels == 2 and fma.source_sample_rate == 44100 and abs(fma.duration - 30.0) < 0.5

@@ -388,3 +388,71 @@ def test_compare_page_shows_runs_curves_and_seed_spread(app: AppTest, runs_dir: 
     assert "±" in seeds["song_accuracy"].iloc[0]
     app.multiselect(key="compare_runs").set_value([str(runs_dir / "tiny-cnn-s1")]).run()
     assert not app.exception and "Choose at least two runs" in texts(app.caption)
+
+
+# ------------------------------------------------------------------------------------------- Uploads of every kind
+
+def _tagged_mp3_bytes(tmp_path: Path, version: int) -> bytes:
+    """A 6.5 s MP3 of a blues clip with an ID3v2.``version`` tag and a 1 MB cover picture; v2.3 also with padding
+    after the tag, which libsndfile recognises from a '.mp3' name but never from bytes."""
+    from mutagen.id3 import APIC, ID3, TIT2
+
+    path = tmp_path / "song.mp3"
+    sf.write(path, tone_clip("blues", 5, seconds=6.5), SR, format="MP3", subtype="MPEG_LAYER_III")
+    plain = path.read_bytes()
+    tags = ID3()
+    tags.add(TIT2(encoding=3, text="Uploaded song"))
+    tags.add(APIC(encoding=3, mime="image/jpeg", type=3, desc="Cover",
+                  data=b"\xff\xd8\xff\xe0" + bytes(np.random.default_rng(version).integers(0, 256, 1_000_000,
+                                                                                             dtype=np.uint8))))
+    tags.save(path, v2_version=version, padding=lambda info: 0)
+    tagged = path.read_bytes()
+    if version == 3:
+        size = (tagged[6] << 21) | (tagged[7] << 14) | (tagged[8] << 7) | tagged[9]
+        tagged = tagged[: 10 + size] + bytes(2048) + plain
+    return tagged
+
+
+def _m4a_bytes(codec: str) -> bytes:
+    import av
+
+    clip = tone_clip("metal", 4, seconds=6.5)
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="ipod") as container:
+        stream = container.add_stream(codec, rate=SR, layout="mono")
+        fmt = stream.codec_context.format.name
+        data = clip if fmt.startswith("flt") else (clip * 32767).astype(np.int16 if fmt.startswith("s16") else np.int32)
+        if fmt.startswith("s32"):
+            data = (clip * 2147483647).astype(np.int32)
+        step = stream.codec_context.frame_size or 4096
+        for i in range(0, len(data), step):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[None, i : i + step]), format=fmt,
+                                               layout="mono")
+            frame.sample_rate, frame.pts = SR, i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["mp3-id3v2.3", "mp3-id3v2.4", "m4a-aac", "m4a-alac"])
+def test_tagged_mp3_and_m4a_uploads_are_analysed(app: AppTest, runs_dir: Path, tmp_path: Path, kind: str) -> None:
+    if kind.startswith("mp3"):
+        name, mime, song = "tagged.mp3", "audio/mpeg", _tagged_mp3_bytes(tmp_path, int(kind[-1]))
+        assert song[:3] == b"ID3" and len(song) > 1_000_000
+    else:
+        name, mime, song = f"{kind}.m4a", "audio/mp4", _m4a_bytes(kind.split("-")[1])
+        assert song[4:8] == b"ftyp"
+    run = str(runs_dir / "tiny-cnn-s0")
+    app.run()
+    app.selectbox(key="model").set_value(run)
+    app.file_uploader(key="upload").upload(name, song, mime)
+    app.run()
+    assert not app.exception and not app.error, texts(app.error)
+    expected = predict_song(song, model=load_model(run, device="cpu"))
+    assert abs(expected.duration - 6.5) < 0.2
+    assert app.status[0].label == f"Analysed {expected.duration:.0f} s in {len(expected.bounds)} segments"
+    bars = charts(app)["Genre spectrum"]["data"][0]
+    shown = dict(zip(bars["y"], array(bars["x"])))
+    np.testing.assert_allclose([shown[c] for c in expected.classes], expected.spectrum, atol=1e-5)
