@@ -44,13 +44,15 @@ REPO_ROOT: Path = Path(__file__).resolve().parent.parent
 
 
 def repo_relative(path: str | Path) -> str:
-    """``path`` relative to the repository when inside it (so run folders and catalogs move between machines),
-    else absolute; POSIX separators."""
+    """``path`` relative to the repository when inside it or beside it (``../shared/data/…``), so run folders and
+    catalogs move between machines; else absolute. POSIX separators."""
     resolved = Path(path).resolve()
-    try:
-        return resolved.relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return str(resolved)
+    for base, prefix in ((REPO_ROOT, ""), (REPO_ROOT.parent, "../")):
+        try:
+            return prefix + resolved.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return str(resolved)
 
 
 def from_repo(stored: str | Path) -> Path:

@@ -29,6 +29,17 @@ def spectrum_bars(classes: Sequence[str], probs: np.ndarray, *, title: str = "Ge
     return fig
 
 
+def style_bars(styles: dict[str, float], *, top: int = 8, height: int = 300) -> go.Figure:
+    """Horizontal bars of the ``top`` strongest styles (independent probabilities: they do not sum to 1)."""
+    ranked = sorted(styles.items(), key=lambda item: -item[1])[:top][::-1]
+    fig = go.Figure(go.Bar(x=[p for _, p in ranked], y=[s for s, _ in ranked], orientation="h",
+                           marker_color="#0ea5e9", text=[f"{p:.0%}" for _, p in ranked], textposition="outside",
+                           cliponaxis=False))
+    fig.update_layout(title="Styles (each scored on its own)", height=height, margin=_MARGIN,
+                      xaxis=dict(range=[0, 1.08], tickformat=".0%", title="probability"))
+    return fig
+
+
 def timeline(classes: Sequence[str], probs: np.ndarray, bounds: np.ndarray, *, selected: int | None) -> go.Figure:
     """Time × genre heatmap of segment probabilities ``(n, C)`` at segment starts ``bounds[:, 0]`` (s).
 
@@ -39,7 +50,7 @@ def timeline(classes: Sequence[str], probs: np.ndarray, bounds: np.ndarray, *, s
     width = float(bounds[0, 1] - bounds[0, 0])
     centres = starts + width / 2
     fig = go.Figure(go.Heatmap(z=probs.T, x=centres, y=list(classes), colorscale="Plasma", zmin=0, zmax=1,
-                               colorbar=dict(title="p", tickformat=".0%"), hoverinfo="skip"))
+                               colorbar=dict(title="probability", tickformat=".0%"), hoverinfo="skip"))
     cells = pd.DataFrame({"x": np.repeat(centres, len(classes)), "genre": list(classes) * len(starts),
                           "segment": np.repeat(np.arange(len(starts)), len(classes)),
                           "p": probs.reshape(-1)})
@@ -55,23 +66,26 @@ def timeline(classes: Sequence[str], probs: np.ndarray, bounds: np.ndarray, *, s
     return fig
 
 
-def mel_image(spec: np.ndarray, *, hop_seconds: float, title: str, heat: np.ndarray | None = None,
-              height: int = 260) -> go.Figure:
-    """A dB mel spectrogram ``(n_mels, frames)`` with an optional saliency overlay ``heat`` of the same shape.
+def mel_image(spec: np.ndarray, *, hop_seconds: float, band_hz: np.ndarray, title: str,
+              heat: np.ndarray | None = None, height: int = 260) -> go.Figure:
+    """A dB mel spectrogram ``(n_mels, frames)`` (band centres ``band_hz`` in Hz, log-frequency axis) with an
+    optional saliency overlay ``heat`` of the same shape.
 
     The colour range spans the top :data:`DB_RANGE` dB of the picture (like ``librosa.power_to_db(top_db=80)``).
     """
     x = np.arange(spec.shape[1]) * hop_seconds
+    y = np.maximum(band_hz, 1.0)
     top = float(spec.max())
-    fig = go.Figure(go.Heatmap(z=spec, x=x, colorscale="Viridis" if heat is None else "Greys_r", showscale=False,
-                               zmin=top - DB_RANGE, zmax=top,
-                               hovertemplate="%{x:.2f} s · mel band %{y}: %{z:.1f} dB<extra></extra>"))
+    fig = go.Figure(go.Heatmap(z=spec, x=x, y=y, colorscale="Viridis" if heat is None else "Greys_r",
+                               showscale=heat is None, zmin=top - DB_RANGE, zmax=top,
+                               colorbar=dict(title="level (dB)"),
+                               hovertemplate="%{x:.2f} s · %{y:.0f} Hz: %{z:.1f} dB<extra></extra>"))
     if heat is not None:
-        fig.add_trace(go.Heatmap(z=heat, x=x, colorscale=HEAT_SCALE, zmin=0, zmax=1, showscale=True,
+        fig.add_trace(go.Heatmap(z=heat, x=x, y=y, colorscale=HEAT_SCALE, zmin=0, zmax=1, showscale=True,
                                  colorbar=dict(title="salience"),
-                                 hovertemplate="%{x:.2f} s · mel band %{y}: salience %{z:.2f}<extra></extra>"))
+                                 hovertemplate="%{x:.2f} s · %{y:.0f} Hz: salience %{z:.2f}<extra></extra>"))
     fig.update_layout(title=title, height=height, margin=_MARGIN, xaxis_title="time in segment (s)",
-                      yaxis_title="mel band")
+                      yaxis=dict(title="frequency (Hz)", type="log"))
     return fig
 
 
@@ -80,7 +94,8 @@ def confusion_heatmap(matrix: pd.DataFrame, *, normalise: bool, selected: tuple[
     counts = matrix.to_numpy(dtype=float)
     rows = counts.sum(axis=1, keepdims=True)
     values = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0) if normalise else counts
-    labels = [f"{v:.0%}" if normalise else f"{int(v)}" for v in values.reshape(-1)]
+    labels = ["" if c == 0 else f"{v:.0%}" if normalise else f"{int(c)}"  # empty cells stay blank
+              for c, v in zip(counts.reshape(-1), values.reshape(-1))]
     true, pred = list(matrix.index), list(matrix.columns)
     fig = go.Figure(go.Heatmap(z=values, x=pred, y=true, colorscale="Blues", hoverinfo="skip",
                                text=np.array(labels).reshape(values.shape), texttemplate="%{text}",
@@ -106,8 +121,9 @@ def confusion_heatmap(matrix: pd.DataFrame, *, normalise: bool, selected: tuple[
 def confusion_difference(diff: pd.DataFrame, *, title: str) -> go.Figure:
     """A diverging heatmap of a difference of two row-normalised confusion matrices."""
     span = max(0.01, float(np.abs(diff.to_numpy()).max()))
+    text = np.array([["" if abs(v) < 0.005 else f"{v:+.0%}" for v in row] for row in diff.to_numpy()])
     fig = go.Figure(go.Heatmap(z=diff.to_numpy(), x=list(diff.columns), y=list(diff.index), colorscale="RdBu",
-                               zmid=0, zmin=-span, zmax=span, texttemplate="%{z:+.0%}",
+                               zmid=0, zmin=-span, zmax=span, text=text, texttemplate="%{text}",
                                colorbar=dict(title="Δ share", tickformat="+.0%")))
     fig.update_layout(title=title, height=480, margin=_MARGIN, xaxis_title="predicted", yaxis_title="true",
                       yaxis_autorange="reversed")

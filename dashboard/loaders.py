@@ -24,7 +24,7 @@ from core.audio.decode import load_audio, segment_audio
 from core.audio.files import bytes_hash
 from core.config import AudioConfig, from_repo
 from core.models.base import GenreModel
-from core.models.registry import PRETRAINED_NAME
+from core.models.registry import DEFAULT_RUN, PRETRAINED_NAME, model_kind
 from core.runs.folder import Run, list_runs, load_model, runs_root, runs_table
 
 #: Environment variable naming another catalogs folder.
@@ -45,7 +45,7 @@ def pretrained_available() -> bool:
 
 @st.cache_data(ttl=30, show_spinner=False)
 def run_catalogue(root: str) -> pd.DataFrame:
-    """One row per completed run under ``root`` (see :meth:`core.runs.folder.Run.summary`), newest first, plus ``path``."""
+    """One row per completed run under ``root`` (:meth:`core.runs.folder.Run.summary`), newest first, plus ``path``."""
     runs = list_runs(Path(root))
     table = runs_table(runs)
     if runs:
@@ -134,10 +134,13 @@ def analyse(upload: Upload, ref: str) -> SongPrediction:
     return predict_song(upload.data, model=model(ref))
 
 
-@st.cache_data(max_entries=8, show_spinner=False, hash_funcs=_BY_DIGEST)
+@st.cache_resource(max_entries=4, show_spinner=False, hash_funcs=_BY_DIGEST)
 def decoded(upload: Upload, sample_rate: int, max_seconds: float | None) -> np.ndarray:
-    """Mono float32 samples ``(n,)`` at ``sample_rate`` of an upload."""
-    return load_audio(upload.data, sample_rate=sample_rate, max_seconds=max_seconds).samples
+    """Mono float32 samples ``(n,)`` at ``sample_rate`` of an upload: one read-only array shared by reruns and
+    sessions (``cache_resource``: not copied on every rerun as ``cache_data`` would)."""
+    samples = load_audio(upload.data, sample_rate=sample_rate, max_seconds=max_seconds).samples
+    samples.flags.writeable = False
+    return samples
 
 
 def audio_path(path: str) -> Path:
@@ -179,7 +182,8 @@ def spectrogram(samples: np.ndarray, cfg_json: str) -> np.ndarray:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def saliency(ref: str, samples: np.ndarray, target: int, method: str):
-    """:func:`core.analysis.saliency.grad_cam` or :func:`core.analysis.saliency.occlusion` of one segment of a CNN/CRNN run."""
+    """:func:`core.analysis.saliency.grad_cam` or :func:`core.analysis.saliency.occlusion` of one segment of a
+    CNN/CRNN run."""
     from core.analysis.saliency import grad_cam, occlusion
 
     net = model(ref).net
@@ -203,7 +207,8 @@ def catalogs() -> list[str]:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def catalog(folder: str, stamp: float):
-    """The :class:`core.library.catalog.Catalog` in ``folder`` (``stamp``: its ``catalog.json`` mtime, so a rebuild shows)."""
+    """The :class:`core.library.catalog.Catalog` in ``folder`` (``stamp``: its ``catalog.json`` mtime, so a rebuild
+    shows)."""
     from core.library.catalog import Catalog
 
     return Catalog.load(folder)
@@ -243,24 +248,36 @@ def tagged_copy(upload: Upload, genres: tuple[str, ...]) -> bytes:
 
 
 def model_choices(table: pd.DataFrame) -> dict[str, str]:
-    """Model selector options ``{ref: label}``: the pretrained tagger first (it knows real recordings), then every
-    run (ref = its folder), best song accuracy first."""
-    choices = {}
+    """Model selector options ``{ref: label}``: runs trained on real music first (the default model leads, then by
+    balanced accuracy), then the pretrained tagger's genre mapping, then runs that know only the synthetic set,
+    labelled as such. ``ref`` is a run folder or :data:`PRETRAINED_NAME`."""
+    choices: dict[str, str] = {}
+    real = table[~table["synthetic"].astype(bool)] if not table.empty else table
+    synthetic = table[table["synthetic"].astype(bool)] if not table.empty else table
+
+    def label(row) -> str:
+        score = row.song_balanced_accuracy if pd.notna(row.song_balanced_accuracy) else row.song_accuracy
+        what = "balanced accuracy" if pd.notna(row.song_balanced_accuracy) else "song accuracy"
+        acc = f", {what} {score:.0%} on {row.split} test songs" if pd.notna(score) else ""
+        return f"{row.run_id} ({model_kind(row.model).title} on {row.dataset or 'unknown data'}{acc})"
+
+    if not real.empty:
+        real = real.assign(_default=real["run_id"] == DEFAULT_RUN,
+                           _score=real["song_balanced_accuracy"].fillna(real["song_accuracy"]))
+        for row in real.sort_values(["_default", "_score"], ascending=False, kind="stable").itertuples(index=False):
+            choices[str(row.path)] = label(row)
     if pretrained_available():
-        choices[PRETRAINED_NAME] = "musicnn: pretrained tagger (real recordings)"
-    if table.empty:
-        return choices
-    for row in table.sort_values("song_accuracy", ascending=False, kind="stable").itertuples(index=False):
-        acc = f", song accuracy {row.song_accuracy:.0%}" if pd.notna(row.song_accuracy) else ""
-        choices[str(row.path)] = f"{row.run_id} ({row.model.upper()} on {row.dataset or 'unknown data'}{acc})"
+        choices[PRETRAINED_NAME] = "musicnn tags mapped to genres (pretrained, no training; cannot say reggae)"
+    if not synthetic.empty:
+        for row in synthetic.sort_values("song_accuracy", ascending=False, kind="stable").itertuples(index=False):
+            choices[str(row.path)] = f"synthetic · {label(row)} — knows only the synthetic set"
     return choices
 
 
 def run_labels(table: pd.DataFrame) -> dict[str, str]:
-    """Run selector options ``{run folder: label}``, newest first."""
-    order = {ref: i for i, ref in enumerate(table["path"])} if not table.empty else {}
-    runs = {ref: label for ref, label in model_choices(table).items() if ref != PRETRAINED_NAME}
-    return dict(sorted(runs.items(), key=lambda item: order[item[0]]))
+    """Run selector options ``{run folder: label}`` in :func:`model_choices` order (the default model first, real
+    music before synthetic, best first)."""
+    return {ref: label for ref, label in model_choices(table).items() if ref != PRETRAINED_NAME}
 
 
 def wrong_examples(data: RunData, *, level: str, true: str, predicted: str) -> pd.DataFrame:

@@ -456,3 +456,48 @@ def test_tagged_mp3_and_m4a_uploads_are_analysed(app: AppTest, runs_dir: Path, t
     bars = charts(app)["Genre spectrum"]["data"][0]
     shown = dict(zip(bars["y"], array(bars["x"])))
     np.testing.assert_allclose([shown[c] for c in expected.classes], expected.spectrum, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------- real-music default
+
+@pytest.fixture()
+def shipped_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AppTest:
+    """Home on the repository's own runs (the shipped real-music default model first)."""
+    monkeypatch.delenv("GENRE_LAB_RUNS", raising=False)
+    monkeypatch.setenv("GENRE_LAB_CACHE", str(tmp_path / "cache"))
+    st.cache_data.clear()
+    return AppTest.from_file(HOME, default_timeout=120)
+
+
+def test_home_defaults_to_the_real_music_model_and_labels_synthetic_runs(shipped_app: AppTest) -> None:
+    from core.models.registry import DEFAULT_RUN
+
+    shipped_app.run()
+    select = shipped_app.selectbox(key="model")
+    labels = list(select.options)  # the shown labels
+    assert DEFAULT_RUN in labels[0] and str(select.value).endswith(DEFAULT_RUN)
+    synthetic = [i for i, label in enumerate(labels) if "synthetic" in label]
+    real = [i for i, label in enumerate(labels) if "gtzan_ff" in label]
+    assert synthetic and real and max(real) < min(synthetic)
+    assert all("knows only the synthetic set" in labels[i] for i in synthetic)
+
+
+def test_speech_like_noise_is_not_music_on_home(shipped_app: AppTest) -> None:
+    noise = np.random.default_rng(0).standard_normal(SR * 8).astype(np.float32) * 0.1
+    shipped_app.run()
+    shipped_app.file_uploader(key="upload").upload("noise.wav", wav_bytes(noise), "audio/wav")
+    shipped_app.run()
+    assert not shipped_app.exception
+    assert "not music" in texts(shipped_app.error)
+    assert not shipped_app.metric, "no genre is presented as a call"
+
+
+def test_real_song_shows_styles_on_home(shipped_app: AppTest, shared_data: Path) -> None:
+    shipped_app.run()
+    shipped_app.file_uploader(key="upload").upload(
+        "000002.mp3", (shared_data / "fma" / "audio" / "000002.mp3").read_bytes(), "audio/mpeg")
+    shipped_app.run()
+    assert not shipped_app.exception and not shipped_app.error
+    assert shipped_app.metric[0].value == "hiphop"
+    styles = charts(shipped_app)["Styles (each scored on its own)"]["data"][0]
+    assert list(styles["y"])[-1] == "hip-hop", "the strongest style is drawn on top"

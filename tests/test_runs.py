@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.data.splits import SplitSpec
+from core.data.splits import SplitSpec, apply_split
 from core.runs.evaluate import evaluate_run
 from core.runs.folder import Run, list_runs, staged_run
 from core.training.settings import make_settings
@@ -106,3 +106,20 @@ def test_runs_written_before_split_specs_reload() -> None:
     assert SplitSpec.from_run_info({"kind": "artist-grouped", "valid": 0.25, "test": 0.25, "seed": 0}) == \
         SplitSpec(kind="grouped", valid=0.25, test=0.25, seed=0)
     assert SplitSpec.from_run_info({"kind": "files", "folder": "x"}) == SplitSpec(kind="files", folder="x")
+
+
+def test_split_lists_without_their_test_part_report_on_valid(tone_tree: Path, tmp_path: Path) -> None:
+    """Like ../shared/data/gtzan_ff (its test part held back): the lists' valid tracks become the test part and a
+    grouped share of the train tracks becomes validation, so no reported track took part in any decision."""
+    from core.data.sources import load_source
+
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    for side in ("train", "valid"):
+        shutil.copy(tone_tree / "splits" / f"{side}.txt", lists / f"{side}.txt")
+    (lists / "test.txt").write_text("blues/blues.99999.wav\n")  # listed, but not in the data
+    manifest, info = apply_split(load_source(str(tone_tree / "audio")), SplitSpec.parse(f"files:{lists}", valid=0.25))
+    listed_valid = {f"{g}.00002" for g in ("blues", "metal", "pop")}
+    assert set(manifest.loc[manifest["split"] == "test", "track_id"]) == listed_valid
+    assert info["counts"]["valid"] > 0 and "valid tracks" in str(info["test_part"])
+    assert not (set(manifest.loc[manifest["split"] != "test", "track_id"]) & listed_valid)

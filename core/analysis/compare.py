@@ -34,3 +34,19 @@ def per_genre(metrics: Mapping[str, dict], *, level: str = "song") -> pd.DataFra
             for run_id, run_metrics in metrics.items()
             for genre, m in run_metrics.get(level, {}).get("per_class", {}).items()]
     return pd.DataFrame(rows, columns=["run", "genre", "precision", "recall", "f1", "support"])
+
+
+def default_comparison(table: pd.DataFrame) -> list[str]:
+    """A coherent default selection from a runs table (:func:`core.runs.folder.runs_table` plus ``path``): one run
+    of each model kind on the same data, preferring real music over the synthetic set, the data most kinds share,
+    and within a kind the best balanced (else plain) song accuracy. Returns run folder paths."""
+    if table.empty:
+        return []
+    runs = table[table["seed"].notna() & ~table["run_id"].str.contains("-on-")].copy()
+    runs["_score"] = runs["song_balanced_accuracy"].fillna(runs["song_accuracy"])
+    kinds = runs.groupby(["synthetic", "dataset"])["model"].nunique().reset_index()
+    kinds = kinds.sort_values(["synthetic", "model"], ascending=[True, False], kind="stable")
+    best = kinds.iloc[0]
+    same = runs[(runs["synthetic"] == best["synthetic"]) & (runs["dataset"] == best["dataset"])]
+    picked = same.sort_values("_score", ascending=False, kind="stable").drop_duplicates("model")
+    return list(picked["path"])

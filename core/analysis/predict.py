@@ -17,8 +17,15 @@ from typing import BinaryIO
 import numpy as np
 import soxr
 
+from core.analysis.musicness import rms_dbfs
 from core.audio.decode import Decoded, cut_segments, load_audio
+from core.errors import GenreLabError
 from core.models.base import GenreModel
+
+
+class ModelOutputError(GenreLabError):
+    """A model returned non-finite numbers for some audio."""
+
 
 #: Top-1 minus top-2 probability under which a song is "between genres".
 AMBIGUITY_MARGIN = 0.15
@@ -41,6 +48,11 @@ class SongPrediction:
         duration: Analysed seconds.
         is_silent: The decoded audio was silent (predictions are meaningless).
         notices: Human sentences from decoding (skipped audio, damage, silence).
+        styles: Broad styles → independent probabilities (models built on the pretrained taggers; else empty).
+        descriptors: Group (vocals, instruments, mood, era) → descriptor → probability (same models).
+        tags: Tagger (``mtt``, ``msd``) → its top tags ``[[tag, probability], …]`` (same models).
+        music: The "is this music?" verdict (:func:`core.analysis.musicness.verdict`) of models that carry a
+            reference of their training music; None otherwise.
     """
 
     classes: tuple[str, ...]
@@ -55,6 +67,15 @@ class SongPrediction:
     duration: float
     is_silent: bool = False
     notices: list[str] = field(default_factory=list)
+    styles: dict[str, float] = field(default_factory=dict)
+    descriptors: dict[str, dict[str, float]] = field(default_factory=dict)
+    tags: dict[str, list] = field(default_factory=dict)
+    music: dict[str, object] | None = None
+
+    @property
+    def is_music(self) -> bool:
+        """False when the verdict says not music or silent (no verdict: assumed music unless silent)."""
+        return (not self.is_silent) if self.music is None else bool(self.music["is_music"])
 
     def top(self, n: int = 3) -> list[tuple[str, float]]:
         """The ``n`` most probable genres with their probabilities, best first."""
@@ -76,6 +97,9 @@ class SongPrediction:
             "entropy": round(self.entropy, 6),
             "duration_seconds": round(self.duration, 3),
             "silent": self.is_silent,
+            "music": self.music,
+            "styles": self.styles or None,
+            "tags": ({**self.tags, "descriptors": self.descriptors} if self.tags else None),
             "notices": self.notices,
             "segments": [
                 {"start": round(float(s), 3), "end": round(float(e), 3),
@@ -102,11 +126,15 @@ def predict_waveform(samples: np.ndarray, *, model: GenreModel, margin: float = 
     cfg = model.cfg
     segments, bounds = cut_segments(samples, sample_rate=cfg.sample_rate, segment_seconds=cfg.segment_seconds)
     probs, embs = model.predict_segments(segments)
+    if not (np.isfinite(probs).all() and np.isfinite(embs).all()):
+        raise ModelOutputError("The model produced invalid numbers for this audio (not finite), so no genre can be "
+                               "given; the file may hold extreme values.")
     spectrum, gap, entropy, flag = summarise(probs, margin=margin)
+    extra = model.describe(embs, level_dbfs=rms_dbfs(samples)) if hasattr(model, "describe") else {}
     return SongPrediction(classes=tuple(model.classes), segment_probs=probs, bounds=bounds, spectrum=spectrum,
                           embedding=embs.mean(axis=0), segment_embeddings=embs, margin=gap, entropy=entropy,
                           ambiguous=flag, duration=len(samples) / cfg.sample_rate, is_silent=is_silent,
-                          notices=list(notices or []))
+                          notices=list(notices or []), **extra)
 
 
 def predict_song(audio: str | Path | bytes | BinaryIO | Decoded, *, model: GenreModel,

@@ -51,7 +51,7 @@ class Saliency:
 def mel_spectrogram(samples: np.ndarray, *, cfg: AudioConfig) -> np.ndarray:
     """dB mel spectrogram ``(n_mels, frames)`` of a mono waveform ``(n,)`` at ``cfg.sample_rate`` (for display)."""
     with torch.inference_mode():
-        spec = MelFrontend(cfg)(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))[None])
+        spec = MelFrontend(cfg)(torch.from_numpy(np.array(samples, dtype=np.float32))[None])
     return spec[0].numpy()
 
 
@@ -61,7 +61,7 @@ def _device(net: GenreNet) -> torch.device:
 
 def network_spectrogram(net: GenreNet, segment: np.ndarray) -> torch.Tensor:
     """The network's own dB mel spectrogram ``(1, n_mels, frames)`` of one segment ``(samples,)``, no augmentation."""
-    wave = torch.from_numpy(np.ascontiguousarray(segment, dtype=np.float32))[None].to(_device(net))
+    wave = torch.from_numpy(np.array(segment, dtype=np.float32))[None].to(_device(net))
     with torch.no_grad():
         return net.frontend(wave)
 
@@ -88,17 +88,13 @@ def grad_cam(net: GenreNet, segment: np.ndarray, *, target: int | None = None) -
     """
     net.eval()
     spec = network_spectrogram(net, segment)
-    captured: list[torch.Tensor] = []
-    handle = net.body.register_forward_hook(lambda _module, _inputs, output: captured.append(output))
-    try:
-        # cuDNN's RNN backward refuses eval mode (CRNN on CUDA); the plain kernels do not.
-        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
-            logits = net.head(net.features(spec))
-            cls = int(logits.argmax(1)) if target is None else int(target)
-            maps = captured[0]
-            (grads,) = torch.autograd.grad(logits[0, cls], maps)
-    finally:
-        handle.remove()
+    # No forward hook: the model may be shared by several sessions (Streamlit's cache_resource).
+    # cuDNN's RNN backward refuses eval mode (CRNN on CUDA); the plain kernels do not.
+    with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
+        maps = net.feature_maps(spec)
+        logits = net.head(net.pool(maps))
+        cls = int(logits.argmax(1)) if target is None else int(target)
+        (grads,) = torch.autograd.grad(logits[0, cls], maps)
     weights = grads.mean(dim=(2, 3), keepdim=True)
     cam = torch.relu((weights * maps).sum(dim=1, keepdim=True)).detach()
     heat = F.interpolate(cam, size=spec.shape[-2:], mode="bilinear", align_corners=False)[0, 0].cpu().numpy()

@@ -130,7 +130,7 @@ class _Window(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # noqa: ANN001 - any writable buffer
+    def readinto(self, buffer) -> int:  # any writable buffer
         data = self._handle.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
@@ -160,7 +160,7 @@ def _opened(source: str | Path | bytes | BinaryIO) -> Iterator[tuple[BinaryIO, s
         if path.is_dir():
             raise AudioError(f"'{path}' is a folder, not an audio file.")
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed below
+            handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
         except OSError as error:
             reason = (error.strerror or "it cannot be opened").lower()
             raise AudioError(f"'{path.name}' cannot be opened: {reason}.") from None
@@ -276,7 +276,7 @@ _PYAV_FORMATS = {"mp4": "mp4", "aac": "aac", "matroska": "matroska"}
 _INT_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0, np.dtype(np.int64): 2.0**63}
 
 
-def _frame_array(frame, channels: int) -> np.ndarray:  # noqa: ANN001 - av.AudioFrame
+def _frame_array(frame, channels: int) -> np.ndarray:  # frame: av.AudioFrame
     """float32 ``(n, channels)`` of one decoded PyAV frame in any sample format."""
     data = frame.to_ndarray()
     data = data.T if frame.format.is_planar else data.reshape(-1, channels)
@@ -292,11 +292,11 @@ def _pyav_blocks(stream: BinaryIO, sniffed: Sniffed, max_seconds: float) -> Iter
     try:
         import av
     except ImportError:
-        raise AudioError("This M4A/AAC/WebM file needs the optional 'av' package (pip install av); without it, "
+        raise AudioError(f"This {sniffed.label} file needs the optional 'av' package (pip install av); without it, "
                          "supported formats are WAV, FLAC, OGG/Vorbis, Opus, MP3, AIFF and AU.") from None
     with av.open(stream, mode="r", format=_PYAV_FORMATS.get(sniffed.container)) as container:
         if not container.streams.audio:
-            raise AudioError("no audio track")
+            raise ValueError("no audio track")
         audio = container.streams.audio[0]
         ctx = audio.codec_context
         rate, channels = int(ctx.sample_rate or 0), int(ctx.channels or 0)
@@ -330,7 +330,7 @@ def _pull(blocks: Iterator[_Header | np.ndarray]) -> _Header | np.ndarray | None
         return None
     except AudioError:
         raise
-    except Exception as error:  # noqa: BLE001 - third-party decoders raise anything on bad input
+    except Exception as error:  # third-party decoders raise anything on bad input
         raise _Failed(error) from error
 
 
@@ -342,8 +342,6 @@ def _consume(blocks: Iterator[_Header | np.ndarray], *, who: str, sniffed: Sniff
             header = _pull(blocks)
         except _Failed as failed:
             raise _unreadable(who, sniffed, failed.__cause__) from None
-        except AudioError as error:  # raised inside a backend with a bare reason
-            raise AudioError(f"{who} is not audio that can be read ({error}).") from None
         if header is None:
             raise AudioError(f"{who} contains no audio: nothing was left after decoding.")
         assert isinstance(header, _Header)

@@ -273,13 +273,15 @@ def features_table(paths: Sequence[Path], *, labels: Sequence[str | None] | None
     errors: dict[int, str] = {}
     bar = tqdm(total=len(paths), desc="features", unit="file", disable=not progress)
     if n_workers <= 1:
-        for index, rows, error in (_file_job(i, p, segment_seconds, sample_rate, max_seconds) for i, p in enumerate(paths)):
+        jobs = (_file_job(i, p, segment_seconds, sample_rate, max_seconds) for i, p in enumerate(paths))
+        for index, rows, error in jobs:
             results[index], errors[index] = rows, error
             bar.update()
     else:
         with ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_one_thread) as pool:
-            futures = [pool.submit(_file_job, i, p, segment_seconds, sample_rate, max_seconds) for i, p in enumerate(paths)]
+            futures = [pool.submit(_file_job, i, p, segment_seconds, sample_rate, max_seconds)
+                       for i, p in enumerate(paths)]
             for future in as_completed(futures):
                 index, rows, error = future.result()
                 results[index], errors[index] = rows, error

@@ -10,6 +10,7 @@ builds that do not import beside the CPU torch wheel.
 from __future__ import annotations
 
 import librosa
+import numpy as np
 import torch
 from torch import nn
 
@@ -73,3 +74,10 @@ class SpecAugment(nn.Module):
         time = self._masks(batch, frames, self.max_time, self.n_time, spec.device)[:, None, :]
         fill = spec.mean(dim=(1, 2), keepdim=True)
         return torch.where(freq | time, fill, spec)
+
+
+def mel_band_hz(cfg: AudioConfig) -> np.ndarray:
+    """Centre frequency in Hz of each of ``cfg.n_mels`` mel bands ``(n_mels,)`` (for spectrogram axes)."""
+    edges = librosa.mel_frequencies(n_mels=cfg.n_mels + 2, fmin=cfg.f_min, fmax=cfg.f_max,
+                                    htk=cfg.mel_scale == "htk")
+    return edges[1:-1]

@@ -32,6 +32,16 @@ def _existing(path: str) -> Path:
     return p
 
 
+MODEL_HELP = "run id, run folder or 'musicnn' (default: the shipped real-music model transfer-gtzan, else musicnn)"
+
+
+def _model(a: argparse.Namespace) -> str:
+    """The model the command uses: ``--model``, else the default (:func:`core.models.registry.default_model`)."""
+    from core.models.registry import default_model
+
+    return a.model or default_model()
+
+
 def _seeds(text: str) -> list[int]:
     try:
         return [int(s) for s in text.split(",") if s.strip()]
@@ -143,7 +153,7 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     from core.analysis.predict import predict_song
     from core.runs.folder import load_model
 
-    model = load_model(a.model)
+    model = load_model(_model(a))
     results = {}
     for path in a.files:
         try:
@@ -181,11 +191,14 @@ def _cmd_top_tags(a: argparse.Namespace) -> int:
 
 
 def _cmd_catalog(a: argparse.Namespace) -> int:
-    from core.library.catalog import build_catalog
+    from core.library.catalog import build_catalog, catalog_model
 
-    report = build_catalog(a.folder, name=a.name, model=a.model, workers=a.workers)
-    print(f"Catalog '{a.name}': {report.added} added, {report.skipped} unchanged, {len(report.failed)} failed, "
-          f"{report.total} songs in {report.folder}.")
+    model = a.model or catalog_model(a.name, out=a.out) or _model(a)  # an existing catalog keeps its model
+    report = build_catalog(a.folder, name=a.name, out=a.out, model=model, workers=a.workers)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"Catalog '{a.name or report.folder.name}': {report.added} added, {report.skipped} unchanged, "
+          f"{len(report.failed)} failed, {report.total} songs in {report.folder}.")
     for path, error in report.failed:
         print(f"  failed: {path}: {error}")
     return 0
@@ -221,14 +234,15 @@ def _cmd_tag(a: argparse.Namespace) -> int:
     from core.library.tags import describe, tag_files
     from core.runs.folder import load_model
 
-    model = load_model(a.model)
+    model = load_model(_model(a))
 
     def genres(path: Path) -> list[str]:
         pred = predict_song(path, model=model)
         return [g for g, _ in pred.top(2 if pred.ambiguous else 1)]
 
-    changes = tag_files(a.inputs, genres, write=a.write, mode=a.mode, report_csv=a.report,
-                        on_change=lambda change: print(describe(change)))
+    changes = tag_files(a.inputs, genres, write=a.write, mode=a.mode, report_csv=a.report, force=a.force,
+                        on_change=lambda change: print(describe(change)),
+                        on_cleanup=lambda path: print(f"removed a leftover temporary copy: {path}"))
     errors = sum(c.error is not None for c in changes)
     if a.write:
         summary = f"{sum(c.written for c in changes)} rewritten"
@@ -351,8 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("predict", _cmd_predict, "Genre spectrum and timeline of audio files.")
     p.add_argument("files", nargs="+", type=_existing, metavar="FILE")
-    p.add_argument("--model", default="musicnn",
-                   help="run id, run folder or 'musicnn' (default: the pretrained tagger, which knows real music)")
+    p.add_argument("--model", default=None,
+                   help=MODEL_HELP)
     p.add_argument("--json", action="store_true")
 
     p = add("top-tags", _cmd_top_tags, "Top tags of the pretrained musicnn tagger, one per line.")
@@ -362,11 +376,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("catalog", _cmd_catalog, "Build or update a catalog of songs for recommendations.")
     csub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
-    b = csub.add_parser("build", help="scan a music folder (incremental)", description="Scan a music folder.")
+    b = csub.add_parser("build", help="scan a music folder (incremental, resumable)",
+                        description="Scan a music folder into a catalog. Work is committed every 32 songs: a build "
+                                    "that was stopped or killed resumes where it stopped; a bad file is reported "
+                                    "and skipped.")
     b.set_defaults(handler=_cmd_catalog)
     b.add_argument("folder", type=_existing)
-    b.add_argument("--name", required=True)
-    b.add_argument("--model", default="musicnn")
+    where = b.add_mutually_exclusive_group(required=True)
+    where.add_argument("--name", help="catalog name: one folder name, kept in data/catalogs/NAME (no '/', no "
+                                      "leading '.')")
+    where.add_argument("--out", type=Path, default=None,
+                       help="an explicit catalog folder anywhere, instead of --name (load it by its path)")
+    b.add_argument("--model", default=None,
+                   help=MODEL_HELP)
     b.add_argument("--workers", type=int, default=None)
 
     p = add("recommend", _cmd_recommend, "Songs from a catalog that sound like FILE.")
@@ -379,10 +401,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("tag", _cmd_tag, "Write predicted genres into files' metadata tags (dry run unless --write).")
     p.add_argument("inputs", nargs="+", type=_existing, metavar="FILE_OR_DIR")
-    p.add_argument("--model", default="musicnn")
+    p.add_argument("--model", default=None,
+                   help=MODEL_HELP)
     p.add_argument("--write", action="store_true")
     p.add_argument("--mode", choices=["replace", "append", "keep"], default="replace")
     p.add_argument("--report", type=Path, default=None, help="CSV report of old and new genres")
+    p.add_argument("--force", action="store_true",
+                   help="also rewrite read-only files (they stay read-only) and hard-linked files (this name gets "
+                        "the tagged copy, the other names keep the old data); refused without it")
 
     p = add("demo", _cmd_demo, "Rebuild what the repo ships: synthetic set, the three demo runs, the demo catalog.")
     p.add_argument("--skip-runs", action="store_true", help="only the demo catalog")
@@ -406,6 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing half-written was kept.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (``| head``): not an error of ours
+        sys.stderr.close()
+        return 0
     except Exception:  # noqa: BLE001 - not caused by the input: a bug, shown as one
         import traceback
 

@@ -21,6 +21,7 @@ from typing import Literal
 
 import pandas as pd
 
+from core.config import from_repo, repo_relative
 from core.errors import InputError
 
 SplitKind = Literal["auto", "grouped", "column", "files", "all"]
@@ -48,8 +49,8 @@ class SplitSpec:
     @classmethod
     def parse(cls, text: str, *, valid: float = 0.15, test: float = 0.15, seed: int = 0) -> "SplitSpec":
         """From the CLI's ``--split`` text (``auto``, ``grouped``, ``column``, ``files:DIR``, ``all``)."""
-        if text.startswith("files:"):
-            return cls(kind="files", folder=text.split(":", 1)[1], valid=valid, test=test, seed=seed)
+        if text.startswith("files:"):  # stored relative to the repository, so the run reloads from anywhere
+            return cls(kind="files", folder=repo_relative(text.split(":", 1)[1]), valid=valid, test=test, seed=seed)
         if text not in ("auto", "grouped", "column", "all"):
             raise InputError(f"Unknown split '{text}': use auto, grouped, column, files:DIR or all.")
         return cls(kind=text, valid=valid, test=test, seed=seed)  # type: ignore[arg-type]
@@ -90,9 +91,13 @@ def apply_split(manifest: pd.DataFrame, spec: SplitSpec) -> tuple[pd.DataFrame, 
     resolved = SplitSpec(kind=kind, valid=spec.valid, test=spec.test, seed=spec.seed, folder=spec.folder)
     info: dict[str, object]
     if kind == "files":
-        applied = read_split_files(manifest, str(spec.folder))
+        applied = read_split_files(manifest, from_repo(str(spec.folder)))
         manifest = applied.manifest
         info = {"kind": "files", "folder": spec.folder, "dropped": int(applied.dropped)}
+        if not (manifest["split"] == "test").any() and (manifest["split"] == "valid").any():
+            manifest = _valid_as_test(manifest, spec)
+            info.update(test_part="the lists' valid tracks (none of their test tracks is in the data)",
+                        validation=f"{spec.valid:.0%} of the train list's tracks, grouped, seed {spec.seed}")
     elif kind == "column":
         if "split" not in manifest or manifest["split"].isna().any():
             raise InputError("The data has no complete 'split' column; use --split grouped or files:DIR.")
@@ -107,3 +112,19 @@ def apply_split(manifest: pd.DataFrame, spec: SplitSpec) -> tuple[pd.DataFrame, 
     info["counts"] = {s: int((manifest["split"] == s).sum()) for s in SPLIT_NAMES}
     info["spec"] = resolved.to_dict()
     return manifest, info
+
+
+def _valid_as_test(manifest: pd.DataFrame, spec: SplitSpec) -> pd.DataFrame:
+    """Split lists whose test part is held back (e.g. ``../shared/data/gtzan_ff``): their valid tracks become the
+    test part, and a grouped ``spec.valid`` share of their train tracks becomes the validation part (early
+    stopping), so the reported figures are measured on tracks no decision was taken on."""
+    from core.data.sources import split_manifest
+
+    out = manifest.copy()
+    listed_valid = out["split"] == "valid"
+    out.loc[listed_valid, "split"] = "test"
+    train = out[out["split"] == "train"]
+    if spec.valid > 0:
+        carved = split_manifest(train.drop(columns="split"), valid=spec.valid, test=0.0, seed=spec.seed)
+        out.loc[train.index, "split"] = carved["split"].to_numpy()
+    return out

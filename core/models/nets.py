@@ -56,9 +56,13 @@ class GenreNet(nn.Module):
         """Last convolutional maps ``(batch, channels, n_mels/16, frames/16)`` (Grad-CAM reads these)."""
         return self.body(self.input_norm(spec.unsqueeze(1)))
 
+    def pool(self, maps: torch.Tensor) -> torch.Tensor:
+        """Embeddings ``(batch, embedding_dim)`` from the last convolutional maps (:meth:`feature_maps`)."""
+        raise NotImplementedError
+
     def features(self, spec: torch.Tensor) -> torch.Tensor:
         """Embeddings ``(batch, embedding_dim)`` from dB spectrograms ``(batch, n_mels, frames)``."""
-        raise NotImplementedError
+        return self.pool(self.feature_maps(spec))
 
     def embed(self, waves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits (batch, n_classes), embeddings (batch, embedding_dim))`` for waveforms ``(batch, samples)``."""
@@ -83,8 +87,7 @@ class CNN(GenreNet):
         self.embedding_dim = 2 * channels[-1]
         self.head = nn.Linear(self.embedding_dim, n_classes)
 
-    def features(self, spec: torch.Tensor) -> torch.Tensor:
-        maps = self.feature_maps(spec)
+    def pool(self, maps: torch.Tensor) -> torch.Tensor:
         return torch.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1)
 
 
@@ -99,8 +102,8 @@ class CRNN(GenreNet):
         self.embedding_dim = 2 * hidden
         self.head = nn.Linear(self.embedding_dim, n_classes)
 
-    def features(self, spec: torch.Tensor) -> torch.Tensor:
-        sequence = self.feature_maps(spec).mean(dim=2).transpose(1, 2)  # (batch, time, channels)
+    def pool(self, maps: torch.Tensor) -> torch.Tensor:
+        sequence = maps.mean(dim=2).transpose(1, 2)  # (batch, time, channels)
         out, _ = self.gru(sequence)
         return out.mean(dim=1)
 

@@ -21,6 +21,9 @@ from core.training.settings import KNNSettings, TorchSettings, TransferSettings
 
 #: Name that selects the pretrained tagger wherever a run is expected.
 PRETRAINED_NAME = "musicnn"
+#: The shipped genre model trained on real recordings (GTZAN, fault-filtered split): the default of the app, the
+#: CLI and catalogs when its run folder is present (:func:`default_model`).
+DEFAULT_RUN = "transfer-gtzan"
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,10 @@ def model_kind(name: str) -> ModelKind:
         return KINDS[name]
     except KeyError:
         raise InputError(f"Unknown model '{name}'. Choose {', '.join(KINDS)}.") from None
+
+
+def default_model() -> str:
+    """The model used when none is named: the shipped real-music run when present, else the pretrained tagger."""
+    from core.runs.folder import runs_root
+
+    return DEFAULT_RUN if (runs_root() / DEFAULT_RUN / "run.json").is_file() else PRETRAINED_NAME

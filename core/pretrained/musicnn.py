@@ -384,6 +384,46 @@ def top_tags(path: str | Path, *, model: str = "mtt", top: int = 10) -> list[str
     return [tags[i] for i in order]
 
 
+def tag_probabilities(embeddings: np.ndarray) -> dict[str, np.ndarray]:
+    """Both taggers' tag probabilities from segment embeddings, through their last layer (no second forward pass).
+
+    Args:
+        embeddings: ``(n, 400)``: the MTT tagger's 200 penultimate features, then the MSD tagger's 200.
+
+    Returns:
+        ``{"mtt": (n, 50), "msd": (n, 50)}`` float32 sigmoid probabilities, in :func:`tag_vocabulary` order.
+    """
+    out = {}
+    with torch.inference_mode():
+        for i, name in enumerate(TAGGERS):
+            layer = load_tagger(name, device="cpu").out
+            part = torch.from_numpy(np.ascontiguousarray(embeddings[:, 200 * i: 200 * (i + 1)], dtype=np.float32))
+            out[name] = torch.sigmoid(layer(part)).numpy()
+    return out
+
+
+def describe(embeddings: np.ndarray, *, top_tags: int = 10) -> dict[str, object]:
+    """Styles, descriptors and top tags of a song from its segment embeddings ``(n, 400)``.
+
+    Returns:
+        ``{"styles": {style: p}, "descriptors": {group: {name: p}}, "tags": {"mtt": [[tag, p], …], "msd": …}}``:
+        song-level (mean over segments) independent probabilities, see :mod:`core.pretrained.styles`.
+    """
+    from core.pretrained.styles import descriptor_probabilities, style_probabilities
+
+    probs = tag_probabilities(embeddings)
+    vocab = _vocabularies()
+    tags = {}
+    for name, p in probs.items():
+        song = p.mean(axis=0)
+        order = np.argsort(-song, kind="stable")[:top_tags]
+        tags[name] = [[vocab[name][i], round(float(song[i]), 4)] for i in order]
+    return {"styles": {k: round(v, 4) for k, v in style_probabilities(probs, vocab).as_dict().items()},
+            "descriptors": {group: {k: round(v, 4) for k, v in res.as_dict().items()}
+                            for group, res in descriptor_probabilities(probs, vocab).items()},
+            "tags": tags}
+
+
 # --- the genre model ---------------------------------------------------------------------------------------------
 
 #: The taggers' input: 16 kHz, 3-s patches; their mel front-end (n_fft 512, hop 256, 96 bands, log10(10000x+1))
@@ -427,6 +467,10 @@ class MusicnnGenreModel:
                 embeddings.append(torch.cat(parts, dim=1).cpu().numpy())
         tag_probs = {name: np.concatenate(chunks) for name, chunks in probs.items()}
         return genre_spectrum(tag_probs, _vocabularies()), np.concatenate(embeddings).astype(np.float32)
+
+    def describe(self, embeddings: np.ndarray, *, level_dbfs: float) -> dict[str, object]:
+        """Styles, descriptors and top tags (:func:`describe`); no music verdict (that needs a trained run)."""
+        return {**describe(embeddings), "music": None}
 
 
 def load_musicnn_genre_model(device: str | None = None) -> MusicnnGenreModel:

@@ -85,8 +85,11 @@ def fingerprint(manifest: pd.DataFrame) -> str:
 
 
 def dataset_name(data: str) -> str:
-    """A short name for a data source (its folder or file stem)."""
+    """A short name for a data source: its folder or file stem (a generic ``manifest.csv`` / ``metadata.csv`` is
+    named after its folder)."""
     path = Path(data)
+    if path.suffix and path.stem.lower() in ("manifest", "metadata", "tracks"):
+        return path.resolve().parent.name
     return path.stem if path.suffix else path.name
 
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from core.config import GENRES, REPO_ROOT
 from core.library.catalog import CATALOGS_DIR, build_catalog
-from core.models.registry import PRETRAINED_NAME
+from core.models.registry import default_model
 from core.runs.folder import runs_root
 from core.training.settings import TrainSettings, make_settings, with_options
 from core.training.train import train, train_seeds
@@ -96,4 +96,4 @@ def build_demo(*, runs: bool = True, catalog: bool = True, workers: int | None =
     if catalog:
         audio = CATALOGS_DIR / DEMO_CATALOG / "audio"
         write_catalog_audio(audio, progress=progress, **CATALOG_CLIPS)
-        build_catalog(audio, name=DEMO_CATALOG, model=PRETRAINED_NAME, workers=workers, progress=progress)
+        build_catalog(audio, name=DEMO_CATALOG, model=default_model(), workers=workers, progress=progress)

@@ -47,7 +47,9 @@ class KNNSettings:
 class TransferSettings:
     """Logistic-regression head on the pretrained musicnn taggers' outputs."""
 
-    c: float = _opt(1.0, "inverse regularisation strength of the logistic regression")
+    c: float = _opt(0.003, "inverse regularisation strength of the logistic regression")
+    hop_seconds: float = _opt(1.5, "training windows start every this many seconds (3-s windows overlap)")
+    balance: bool = _opt(True, "weight windows by 1/(windows of their song) x inverse genre frequency")
 
 
 FamilySettings = TorchSettings | KNNSettings | TransferSettings

@@ -6,9 +6,11 @@ from __future__ import annotations
 import streamlit as st
 
 from core.analysis.predict import AMBIGUITY_MARGIN, SongPrediction
-from core.audio.decode import AudioError, segment_audio
+from core.audio.decode import segment_audio
 from core.audio.files import mime_type
+from core.audio.frontend import mel_band_hz
 from core.config import AUDIO_EXTENSIONS
+from core.errors import GenreLabError
 from dashboard import charts, loaders
 from dashboard.state import clicked_point, keep, remember
 
@@ -86,7 +88,7 @@ def _segment_view(pred: SongPrediction, upload: loaders.Upload, ref: str) -> Non
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(charts.mel_image(loaders.spectrogram(piece, cfg.to_json()),
-                                         hop_seconds=cfg.hop_length / cfg.sample_rate,
+                                         hop_seconds=cfg.hop_length / cfg.sample_rate, band_hz=mel_band_hz(cfg),
                                          title=f"Mel spectrogram of {_label(pred, segment)}"), key="segment_mel")
         st.audio(piece, sample_rate=cfg.sample_rate)
     with right:
@@ -107,7 +109,7 @@ def _recommendations(upload: loaders.Upload) -> None:
     same = right.toggle("Same genre only", key="same_genre")
     try:
         table = loaders.recommendations(upload, name, 5, same)
-    except (AudioError, OSError, ValueError, RuntimeError) as error:
+    except (GenreLabError, OSError) as error:
         st.warning(f"Recommendations are unavailable: {error}")
         return
     if table.empty:
@@ -128,7 +130,7 @@ def _tag_download(pred: SongPrediction, upload: loaders.Upload) -> None:
     genres = tuple(g for g, _ in pred.top(2 if pred.ambiguous else 1))
     try:
         tagged = loaders.tagged_copy(upload, genres)
-    except ValueError as error:  # core.library.tags.TagError is a ValueError with a sentence
+    except GenreLabError as error:  # core.library.tags.TagError, or audio the tag writer cannot read
         st.warning(f"This file cannot carry a genre tag: {error}")
         return
     st.download_button(f"Download {upload.name} tagged “{'; '.join(genres)}”", data=tagged, file_name=upload.name,
@@ -139,7 +141,43 @@ def _tag_download(pred: SongPrediction, upload: loaders.Upload) -> None:
                "the audio is untouched.")
 
 
+def _verdict(pred: SongPrediction) -> bool:
+    """The "is this music?" verdict; returns False when the genre call should not be shown as one."""
+    music = pred.music
+    if music is None:
+        return True
+    if not music["is_music"]:
+        what = "silent" if music["verdict"] == "silent" else "not music"
+        st.error(f"**This sounds {what}** (speech, noise, tones or silence rather than a song): its distance from "
+                 f"the music the model knows is {music['score']:.2f}, above the not-music cutoff "
+                 f"{music['cutoff']:.2f}; level {music['level_dbfs']:.0f} dBFS. A genre would be meaningless.",
+                 icon=":material/music_off:")
+        return False
+    if music["unusual"]:
+        st.warning(f"**Music unlike anything the model was trained on** (distance {music['score']:.2f}, above "
+                   f"{music['ood_cutoff']:.2f}, the 97.5th percentile of its training songs): treat the genre "
+                   "as uncertain.", icon=":material/help:")
+    return True
+
+
+def _styles(pred: SongPrediction) -> None:
+    if not pred.styles:
+        return
+    left, right = st.columns([2, 3])
+    with left:
+        st.plotly_chart(charts.style_bars(pred.styles), key="styles")
+    with right:
+        st.markdown("**Sounds like** (the pretrained taggers' descriptors, each scored on its own)")
+        for group, scores in pred.descriptors.items():
+            best = sorted(scores.items(), key=lambda item: -item[1])[:3]
+            st.markdown(f"*{group}*: " + " · ".join(f"{name} {p:.0%}" for name, p in best))
+
+
 def _results(pred: SongPrediction, upload: loaders.Upload, ref: str) -> None:
+    if not _verdict(pred):
+        with st.expander("Show the genre spectrum anyway"):
+            st.plotly_chart(charts.spectrum_bars(pred.classes, pred.spectrum), key="spectrum_anyway")
+        return
     top = pred.top(3)
     cols = st.columns(3)
     cols[0].metric("Genre", pred.genre)
@@ -160,6 +198,7 @@ def _results(pred: SongPrediction, upload: loaders.Upload, ref: str) -> None:
         st.plotly_chart(charts.timeline(pred.classes, pred.segment_probs, pred.bounds,
                                         selected=st.session_state.get("segment", 0)),
                         key="timeline", on_select=lambda: _pick_segment("timeline", pred), selection_mode="points")
+    _styles(pred)
     _segment_view(pred, upload, ref)
     _recommendations(upload)
     _tag_download(pred, upload)
@@ -178,6 +217,9 @@ def main() -> None:
         st.info(f"No trained run yet, only the pretrained tagger. Train one with `{loaders.MAKE_A_RUN}`.")
     ref = st.selectbox("Model", list(choices), format_func=choices.get, key=remember("model", list(choices)))
     keep("model")
+    if choices[ref].startswith("synthetic"):
+        st.warning("This model was trained only on the project's synthetic genre set: on real songs its genres mean "
+                   "little. Choose a model trained on real music for your songs.", icon=":material/science:")
     data, name = _choose_audio()
     if data is None:
         st.info("Upload a song or record one to see its genres.")
@@ -189,10 +231,10 @@ def main() -> None:
         try:
             pred = loaders.analyse(upload, ref)
             status.update(label=f"Analysed {pred.duration:.0f} s in {len(pred.bounds)} segments", state="complete")
-        except AudioError as error:
+        except GenreLabError as error:
             status.update(label="This audio cannot be analysed", state="error")
             failure = str(error)
-        except (OSError, ValueError, RuntimeError) as error:
+        except OSError as error:
             status.update(label="The model could not be loaded", state="error")
             failure = f"The model could not be loaded: {error}"
     if failure:

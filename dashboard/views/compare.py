@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.analysis.compare import default_comparison
 from core.analysis.evaluate import row_shares
 from core.runs.folder import seed_summary
 from dashboard import charts, loaders
@@ -72,7 +73,7 @@ def main() -> None:
     st.dataframe(shown, hide_index=True, column_config=TABLE_COLUMNS, key="runs_table")
     labels = dict(zip(table["path"], table["run_id"]))
     chosen = st.multiselect("Runs to compare", list(labels), format_func=labels.get,
-                            key=remember("compare_runs", list(labels), default=list(labels)[:4]))
+                            key=remember("compare_runs", list(labels), default=default_comparison(table)))
     keep("compare_runs")
     if not chosen:
         st.info("Choose runs to compare.")
