@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from core.analysis.predict import SongPrediction, predict_song
 from core.audio.decode import load_audio, segment_audio
 from core.audio.files import bytes_hash
 from core.config import AudioConfig, from_repo
+from core.errors import InputError, NotFoundError
 from core.models.base import GenreModel
 from core.models.registry import DEFAULT_RUN, PRETRAINED_NAME, model_kind
 from core.runs.folder import Run, list_runs, load_model, runs_root, runs_table
@@ -295,3 +297,37 @@ def per_genre(paths: tuple[str, ...], *, level: str = "song") -> pd.DataFrame:
     """:func:`core.analysis.compare.per_genre` of runs (folder paths)."""
     runs = [load_run(p) for p in paths]
     return compare.per_genre({r.run_id: r.metrics for r in runs}, level=level)
+
+
+def build_user_catalog(name: str, *, uploads: list[tuple[str, bytes]], folder: str | None,
+                       on_song: Callable[[int, int], None]) -> object:
+    """Build (or extend) catalog ``name`` under :func:`catalogs_root` from uploaded songs (stored in the catalog's
+    ``audio/`` folder) or from a folder on the machine running the app, with the default model.
+
+    Returns:
+        The :class:`core.library.catalog.CatalogReport`.
+
+    Raises:
+        core.errors.GenreLabError: a bad name, no audio, or no song could be analysed (a sentence).
+    """
+    from core.library.catalog import build_catalog, catalog_dir, catalog_model
+    from core.models.registry import default_model
+
+    target = catalog_dir(name, root=catalogs_root())
+    if uploads:
+        audio = target / "audio"
+        audio.mkdir(parents=True, exist_ok=True)
+        for file_name, data in uploads:
+            (audio / Path(file_name).name.lstrip(".")).write_bytes(data)
+        source = audio
+    elif folder:
+        source = Path(folder).expanduser()
+        if not source.is_dir():
+            raise NotFoundError(f"'{folder}' is not a folder on the machine running the app.")
+    else:
+        raise InputError("Upload some songs or give a folder first.")
+    model = catalog_model(name, root=catalogs_root()) or default_model()
+    report = build_catalog(source, name=name, root=catalogs_root(), model=model, workers=1, progress=False,
+                           on_song=on_song)
+    st.cache_resource.clear()  # the catalog list and any loaded catalog of that name are stale
+    return report

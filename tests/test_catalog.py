@@ -311,3 +311,18 @@ def test_a_killed_build_resumes_and_leaves_no_workers(music: Path, run: Path, tm
     assert len(cat.tracks) == len(cat.embeddings) == len(cat.index) == 12 and cat.tracks["hash"].is_unique
     assert cat.info["complete"] is True and not cat.notes
     assert not [p.name for p in (root / "k").rglob("*.tmp")]
+
+
+def test_catalog_search_by_style_genre_and_text() -> None:
+    from core.library.catalog import search
+
+    tracks = pd.DataFrame({"title": ["Drop Zone", "Blue Morning", "Night Drive"], "artist": ["A", "B", "C"],
+                           "album": ["", "", "Roads"], "genre": ["disco", "blues", "pop"],
+                           "tag_genre": ["Dubstep", "Blues", ""],
+                           "styles": ["electronic, dance / house", "blues, country", "pop, electronic"],
+                           "path": ["a", "b", "c"]})
+    cat = Catalog(name="t", info={}, tracks=tracks, embeddings=np.zeros((3, 4), np.float32), index=None)
+    assert list(search(cat, style="Electronic")["title"]) == ["Drop Zone", "Night Drive"]
+    assert list(search(cat, style="electronic", genre="dubstep")["title"]) == ["Drop Zone"]  # the file's own tag
+    assert list(search(cat, text="roads")["title"]) == ["Night Drive"]
+    assert search(cat, style="punk").empty

@@ -501,3 +501,21 @@ def test_real_song_shows_styles_on_home(shipped_app: AppTest, shared_data: Path)
     assert shipped_app.metric[0].value == "hiphop"
     styles = charts(shipped_app)["Styles (each scored on its own)"]["data"][0]
     assert list(styles["y"])[-1] == "hip-hop", "the strongest style is drawn on top"
+
+
+def test_home_builds_a_catalog_from_a_folder_of_own_songs(app: AppTest, runs_dir: Path, tmp_path: Path) -> None:
+    songs = tmp_path / "my music"
+    songs.mkdir()
+    for i, genre in enumerate(GENRES3):
+        sf.write(songs / f"{genre}-{i}.wav", tone_clip(genre, i, seconds=4.0), SR)
+    (songs / "notes.txt").write_text("not a song")
+    app.run()
+    app.file_uploader(key="upload").upload("q.wav", wav_bytes(tone_clip("blues", 9, seconds=4.0)), "audio/wav")
+    app.run()
+    app.text_input(key="catalog_folder").input(str(songs))
+    app.text_input(key="catalog_name").input("mine")
+    app.button(key="catalog_build").click().run()
+    assert not app.exception and not app.error
+    assert "Catalog 'mine': 3 added" in texts(app.success)
+    assert (runs_dir.parent / "catalogs" / "mine" / "catalog.json").is_file()
+    assert "mine" in app.selectbox(key="catalog").options

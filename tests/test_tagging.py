@@ -535,3 +535,18 @@ def test_any_exception_in_one_file_is_reported_and_the_batch_goes_on(tmp_path: P
     assert changes[0].error == "unexpected error while tagging: IndexError: list index out of range"
     assert changes[1].written and read_genres(second) == ["soul"]
     assert describe(changes[0]).startswith(f"{first}: error: unexpected error while tagging")
+
+
+def test_a_lying_wav_header_is_a_sentence_and_the_file_is_untouched(tmp_path: Path) -> None:
+    """108 bytes whose RIFF and data sizes claim 4 GB: mutagen's writer fails in struct.pack."""
+    import struct
+
+    header = (b"RIFF" + struct.pack("<I", 0xFFFFFFF0) + b"WAVE" + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 22050,
+              44100, 2, 16) + b"data" + struct.pack("<I", 0xFFFFFFF0))
+    song = tmp_path / "liar.wav"
+    song.write_bytes(header + bytes(108 - len(header)))
+    before = song.read_bytes()
+    with pytest.raises(TagError, match="do not match its contents") as error:
+        write_genres(song, ["rock"], dry_run=False)
+    assert "format requires" not in str(error.value)
+    assert song.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["liar.wav"]

@@ -39,7 +39,8 @@ def per_genre(metrics: Mapping[str, dict], *, level: str = "song") -> pd.DataFra
 def default_comparison(table: pd.DataFrame) -> list[str]:
     """A coherent default selection from a runs table (:func:`core.runs.folder.runs_table` plus ``path``): one run
     of each model kind on the same data, preferring real music over the synthetic set, the data most kinds share,
-    and within a kind the best balanced (else plain) song accuracy. Returns run folder paths."""
+    and within a kind the best balanced (else plain) song accuracy; with a single kind, its best runs (up to 4).
+    Returns run folder paths."""
     if table.empty:
         return []
     runs = table[table["seed"].notna() & ~table["run_id"].str.contains("-on-")].copy()
@@ -48,5 +49,8 @@ def default_comparison(table: pd.DataFrame) -> list[str]:
     kinds = kinds.sort_values(["synthetic", "model"], ascending=[True, False], kind="stable")
     best = kinds.iloc[0]
     same = runs[(runs["synthetic"] == best["synthetic"]) & (runs["dataset"] == best["dataset"])]
-    picked = same.sort_values("_score", ascending=False, kind="stable").drop_duplicates("model")
-    return list(picked["path"])
+    ranked = same.sort_values("_score", ascending=False, kind="stable")
+    picked = list(ranked.drop_duplicates("model")["path"])
+    if len(picked) < 2:  # one kind only (e.g. a seed group): compare its best runs instead
+        picked += [p for p in ranked["path"] if p not in picked][: 4 - len(picked)]
+    return picked

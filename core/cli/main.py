@@ -204,6 +204,23 @@ def _cmd_catalog(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_catalog_search(a: argparse.Namespace) -> int:
+    from core.library.catalog import Catalog, search
+
+    cat = Catalog.load(a.catalog)
+    found = search(cat, style=a.style, genre=a.genre, text=a.text)
+    if a.json:
+        cols = [c for c in ("title", "artist", "album", "genre", "tag_genre", "styles", "path") if c in found]
+        print(found[cols].to_json(orient="records", indent=2))
+        return 0
+    for row in found.itertuples(index=False):
+        tagged = f", tagged {row.tag_genre}" if getattr(row, "tag_genre", "") else ""
+        print(f"{row.title} — {row.artist or 'unknown artist'} [{row.genre}{tagged}]  styles: "
+              f"{getattr(row, 'styles', '') or '–'}\n      {row.path}")
+    print(f"{len(found)} of {len(cat.tracks)} songs match.")
+    return 0
+
+
 def _cmd_recommend(a: argparse.Namespace) -> int:
     from core.analysis.predict import predict_song
     from core.audio.files import content_hash
@@ -212,6 +229,8 @@ def _cmd_recommend(a: argparse.Namespace) -> int:
     from core.runs.folder import load_model
 
     cat = Catalog.load(a.catalog)
+    for note in cat.notes:
+        print(f"note: {note}", file=sys.stderr)
     if a.model and a.model != cat.info["model"]:
         print(f"note: catalog '{cat.name}' was built with '{cat.info['model']}'; using that model.", file=sys.stderr)
     query = predict_song(a.file, model=load_model(cat.info["model"]))
@@ -390,6 +409,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--model", default=None,
                    help=MODEL_HELP)
     b.add_argument("--workers", type=int, default=None)
+
+    s = csub.add_parser("search", help="find catalog songs by style, genre or text",
+                        description="Songs of a catalog with a style among their strongest, a predicted or tagged "
+                                    "genre, and/or text in title, artist or album.")
+    s.set_defaults(handler=_cmd_catalog_search)
+    s.add_argument("catalog", help="catalog name or folder")
+    s.add_argument("--style", default=None, help="e.g. electronic, 'r&b / soul', jazz (see README: styles)")
+    s.add_argument("--genre", default=None)
+    s.add_argument("--text", default=None)
+    s.add_argument("--json", action="store_true")
 
     p = add("recommend", _cmd_recommend, "Songs from a catalog that sound like FILE.")
     p.add_argument("file", type=_existing)

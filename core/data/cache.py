@@ -97,7 +97,8 @@ def _ensure(path: str | Path, *, sample_rate: int, max_seconds: float | None,
     if found is not None:
         return found, None
     decoded = audio.load_audio(path, sample_rate=sample_rate, max_seconds=max_seconds)
-    stored_limit = max_seconds if decoded.truncated else None
+    # a cut-short decode is stored under the limit that cut it (``None`` means the decoder's own cap)
+    stored_limit = (max_seconds or audio.MAX_SECONDS) if decoded.truncated else None
     entry = _entry(root, digest, sample_rate=sample_rate, max_seconds=stored_limit)
     _save(entry, decoded.samples)
     return entry, decoded.samples

@@ -54,7 +54,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -72,6 +72,8 @@ from core.audio.files import audio_files, content_hash
 from core.config import AUDIO_EXTENSIONS, REPO_ROOT, repo_relative
 from core.errors import GenreLabError, InputError, NotFoundError
 
+#: A style is stored with a song (``styles`` column, searchable) when its probability reaches this.
+STYLE_FLOOR = 0.2
 CATALOGS_DIR: Path = REPO_ROOT / "data" / "catalogs"
 
 #: Newly analysed songs per commit (see the module docstring).
@@ -179,8 +181,11 @@ def _analyse(path: str) -> tuple[str, dict[str, object] | None, np.ndarray | Non
         spectrum = np.asarray(pred.spectrum, dtype=np.float64)
         if not (np.isfinite(embedding).all() and np.isfinite(spectrum).all()) or not np.linalg.norm(embedding):
             return path, None, None, "the model gave no usable result for this recording (non-finite or empty)"
+        strong = sorted(((p, s) for s, p in pred.styles.items() if p >= STYLE_FLOOR), reverse=True)[:3]
         row: dict[str, object] = {"duration": float(pred.duration), "genre": pred.genre,
                                   "top_genres": ", ".join(g for g, _ in pred.top(2)),
+                                  "styles": ", ".join(s for _, s in strong),
+                                  "verdict": pred.music["verdict"] if pred.music else "",
                                   **dict(zip(prob_columns(pred.classes), map(float, spectrum)))}
         return path, row, embedding, ""
     except GenreLabError as error:
@@ -428,7 +433,8 @@ class CatalogReport:
 
 def build_catalog(folder: Path, *, name: str | None = None, out: str | Path | None = None, model: str = "musicnn",
                   workers: int | None = None, progress: bool = True, root: Path = CATALOGS_DIR,
-                  batch_size: int = BATCH_SIZE) -> CatalogReport:
+                  batch_size: int = BATCH_SIZE,
+                  on_song: Callable[[int, int], None] | None = None) -> CatalogReport:
     """Analyse every audio file under ``folder`` into a catalog, committing every ``batch_size`` songs and
     resuming where a previous (even killed) build stopped. See the module docstring.
 
@@ -439,6 +445,7 @@ def build_catalog(folder: Path, *, name: str | None = None, out: str | Path | No
         model: Run id / folder or ``"musicnn"``; an existing catalog keeps its model.
         workers: Processes (default: CPU count, at most 4).
         batch_size: Newly analysed songs per commit.
+        on_song: Called with ``(songs done, songs to analyse)`` after each song (the dashboard's progress bar).
 
     Raises:
         CatalogError: a bad name, a catalog built with another model or being built elsewhere, a damaged
@@ -507,8 +514,10 @@ def build_catalog(folder: Path, *, name: str | None = None, out: str | Path | No
         if todo:
             results = _analyse_all(todo, model=model, workers=n_workers)
             try:
-                for path, row, emb, error in tqdm(results, total=len(todo), desc=f"catalog {name}", unit="song",
-                                                  disable=not progress):
+                for done, (path, row, emb, error) in enumerate(
+                        tqdm(results, total=len(todo), desc=f"catalog {name}", unit="song", disable=not progress), 1):
+                    if on_song is not None:
+                        on_song(done, len(todo))
                     if row is None:
                         failed.append((repo_relative(Path(path)), error))
                         continue
@@ -575,6 +584,28 @@ class Catalog:
         index, _ = _load_index(folder, emb, notes)
         return cls(name=info.get("name", folder.name), info=info, tracks=tracks, embeddings=emb, index=index,
                    notes=notes)
+
+
+def search(catalog: Catalog, *, style: str | None = None, genre: str | None = None,
+           text: str | None = None) -> pd.DataFrame:
+    """Catalog songs with a style among their strongest (``styles`` column), a predicted or tagged genre, and/or
+    ``text`` in title, artist or album (all case-insensitive; conditions combine with "and").
+
+    Returns:
+        Rows of ``catalog.tracks`` (title, artist, album, genre, tag_genre, styles, path …) in catalog order.
+    """
+    tracks = catalog.tracks
+    keep = pd.Series(True, index=tracks.index)
+    if style:
+        styles = tracks.get("styles", pd.Series("", index=tracks.index)).fillna("").str.lower()
+        keep &= styles.map(lambda s: style.lower() in [x.strip() for x in s.split(",")])
+    if genre:
+        g = genre.lower()
+        keep &= (tracks["genre"].str.lower() == g) | tracks["tag_genre"].fillna("").str.lower().str.contains(g)
+    if text:
+        fields = tracks[["title", "artist", "album"]].fillna("").agg(" ".join, axis=1).str.lower()
+        keep &= fields.str.contains(text.lower(), regex=False)
+    return tracks[keep]
 
 
 def list_catalogs(root: Path = CATALOGS_DIR) -> list[str]:

@@ -35,7 +35,8 @@ def recommend(query: SongPrediction, *, catalog: Catalog, k: int = 10, same_genr
         exclude_hash: Content hash of the query file (excluded with its exact duplicates).
 
     Returns:
-        Columns ``title, artist, genre, similarity, path, reason`` (plus ``album``, ``hash``), best first.
+        Columns ``title, artist, genre`` (predicted), ``tag_genre`` (the file's own genre tag, may be empty),
+        ``similarity, path, reason`` (plus ``album``, ``hash``), best first.
     """
     if query.embedding.shape[0] != catalog.embeddings.shape[1]:
         raise InputError(f"The song was analysed with another model than catalog '{catalog.name}' "
@@ -53,8 +54,10 @@ def recommend(query: SongPrediction, *, catalog: Catalog, k: int = 10, same_genr
             continue
         seen.add(row["hash"])
         rows.append({"title": row["title"], "artist": row["artist"], "album": row.get("album", ""),
-                     "genre": row["genre"], "similarity": float(sim), "path": row["path"],
+                     "genre": row["genre"], "tag_genre": str(row.get("tag_genre", "") or ""),
+                     "similarity": float(sim), "path": row["path"],
                      "reason": _reason(query, row, float(sim)), "hash": row["hash"]})
         if len(rows) == k:
             break
-    return pd.DataFrame(rows, columns=["title", "artist", "album", "genre", "similarity", "path", "reason", "hash"])
+    return pd.DataFrame(rows, columns=["title", "artist", "album", "genre", "tag_genre", "similarity", "path", "reason",
+                                       "hash"])

@@ -39,6 +39,7 @@ Symbolic links are followed: the file they point to is rewritten and the link ke
 from __future__ import annotations
 
 import csv
+import struct
 import errno
 import os
 import shutil
@@ -78,6 +79,19 @@ LIST_SEPARATOR = "; "
 _MP4_GENRE = "\xa9gen"
 _VORBIS_GENRE = "GENRE"
 _TEMP_SUFFIX = ".tagging"
+
+
+#: What mutagen raises on a malformed file: its own errors, and low-level ones when header sizes are inconsistent
+#: (a WAV whose header claims 4 GB makes mutagen's chunk writer fail in ``struct.pack``).
+_MALFORMED = (mutagen.MutagenError, OSError, struct.error, EOFError, IndexError, ValueError)
+
+
+
+def _reason(error: BaseException) -> str:
+    """A person's words for a mutagen failure (low-level errors name no internals)."""
+    if isinstance(error, (mutagen.MutagenError, OSError)) and str(error):
+        return str(error)
+    return "its header sizes or structure do not match its contents"
 
 
 class TagError(GenreLabError, ValueError):
@@ -169,9 +183,9 @@ def _open(path: Path) -> tuple[Any, _Format]:
         raise TagError(f"{path} is not a file.")
     try:
         audio = mutagen.File(path, options=list(_FORMATS))
-    except (mutagen.MutagenError, OSError) as exc:
+    except _MALFORMED as exc:
         raise TagError(f"Cannot read the tags of {path}: it is damaged or not a supported audio file "
-                       f"({exc}).") from exc
+                       f"({_reason(exc)}).") from exc
     if audio is None:
         raise TagError(f"Cannot tag {path}: genre tags can be written only into {_SUPPORTED} files.")
     return audio, _FORMATS[type(audio)]
@@ -354,9 +368,9 @@ def _write_copy_then_replace(target: Path, original: Any, fmt: _Format, genres: 
         if (now.st_size, now.st_mtime_ns, now.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
             raise TagError(f"{target} changed on disk while it was being tagged; it was left as it is.")
         os.replace(temp, target)
-    except (mutagen.MutagenError, OSError) as exc:
+    except _MALFORMED as exc:
         temp.unlink(missing_ok=True)
-        raise TagError(f"Writing the {fmt.name} tag of {target} failed ({exc}); the file was left "
+        raise TagError(f"Writing the {fmt.name} tag of {target} failed ({_reason(exc)}); the file was left "
                        f"unchanged.") from exc
     except BaseException:  # TagError from the checks, KeyboardInterrupt, ...: clean up, then re-raise
         temp.unlink(missing_ok=True)

@@ -97,8 +97,37 @@ def _segment_view(pred: SongPrediction, upload: loaders.Upload, ref: str) -> Non
                         key="segment_bars")
 
 
+def _own_catalog() -> None:
+    """Build a catalog from the person's own songs (uploads or a folder on the server), with progress."""
+    with st.expander("Build a catalog from your own songs"):
+        files = st.file_uploader("Songs", type=UPLOAD_TYPES, accept_multiple_files=True, key="catalog_files")
+        folder = st.text_input("…or a folder of songs on the machine running this app", key="catalog_folder",
+                               placeholder="/home/me/Music")
+        name = st.text_input("Catalog name", value="mine", key="catalog_name")
+        if not st.button("Build catalog", icon=":material/library_add:", key="catalog_build"):
+            return
+        bar = st.progress(0.0, text="Reading the songs…")
+
+        def on_song(done: int, total: int) -> None:
+            bar.progress(done / total, text=f"Analysed {done} of {total} songs")
+
+        try:
+            report = loaders.build_user_catalog(name, uploads=[(f.name, f.getvalue()) for f in files or []],
+                                                folder=folder.strip() or None, on_song=on_song)
+        except (GenreLabError, OSError) as error:
+            bar.empty()
+            st.error(str(error))
+            return
+        bar.progress(1.0, text="Done")
+        st.success(f"Catalog '{name}': {report.added} added, {report.skipped} already there, "
+                   f"{len(report.failed)} could not be analysed; {report.total} songs. Choose it above.")
+        for path, reason in report.failed[:10]:
+            st.caption(f"{path}: {reason}")
+
+
 def _recommendations(upload: loaders.Upload) -> None:
     st.subheader("Songs that sound alike")
+    _own_catalog()
     names = loaders.catalogs()
     if not names:
         st.info("No song catalog yet. Build one from a music folder with "
@@ -108,6 +137,8 @@ def _recommendations(upload: loaders.Upload) -> None:
     name = left.selectbox("Catalog", names, key="catalog") if len(names) > 1 else names[0]
     same = right.toggle("Same genre only", key="same_genre")
     try:
+        for note in loaders.load_catalog(name).notes:
+            st.info(note, icon=":material/build:")
         table = loaders.recommendations(upload, name, 5, same)
     except (GenreLabError, OSError) as error:
         st.warning(f"Recommendations are unavailable: {error}")
@@ -116,7 +147,8 @@ def _recommendations(upload: loaders.Upload) -> None:
         st.info("No similar songs found" + (" of the same genre." if same else "."))
     for row in table.itertuples(index=False):
         text, player = st.columns([3, 2])
-        text.markdown(f"**{row.title}** — {row.artist or 'unknown artist'} · *{row.genre}* · "
+        tagged = f"tagged *{row.tag_genre}*, " if row.tag_genre else ""
+        text.markdown(f"**{row.title}** — {row.artist or 'unknown artist'} · {tagged}predicted *{row.genre}* · "
                       f"similarity {row.similarity:.2f}  \n{row.reason}")
         path = loaders.audio_path(row.path)
         if path.is_file():
