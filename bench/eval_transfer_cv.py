@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
     if not MANIFEST.is_file():
         print(f"{MANIFEST} is absent: nothing to evaluate.")
         return
