@@ -70,7 +70,7 @@ def main() -> None:
         net = getattr(model, "net", None)
         stages = {
             "decode (soundfile, MP3 → float32)": lambda: sf.read(mp3, dtype="float32"),
-            "mix to mono + resample 44.1k → 22.05k (soxr HQ)": lambda: soxr.resample(
+            f"mix to mono + resample 44.1k → {cfg.sample_rate / 1000:g}k (soxr HQ)": lambda: soxr.resample(
                 raw.mean(axis=1), sr, cfg.sample_rate, "HQ"),
         }
         if net is not None:
