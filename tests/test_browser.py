@@ -10,11 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,34 +21,14 @@ import torch
 from core.analysis.evaluate import segment_confusion
 from core.config import REPO_ROOT
 from core.runs.folder import Run, list_runs
+from dashboard.serve import CHROMIUM, CHROMIUM_FLAGS, served
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = REPO_ROOT / "screenshots"
 TIMEOUT_MS = 90_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"streamlit did not answer within {seconds:.0f} s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -77,23 +52,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
             torch.set_num_threads(threads)
     env["GENRE_LAB_RUNS"] = str(runs)
     env["GENRE_LAB_CATALOGS"] = str(folder / "catalogs")
-    port = _free_port()
-    log = folder / "streamlit.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard/Home.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, log)
+    with served(env, folder / "streamlit.log") as url:
         yield url, runs
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _click_cell(page, chart_index: int, *, row: int, col: int, n_rows: int, n_cols: int) -> None:
@@ -130,7 +90,7 @@ def test_upload_analyse_and_every_page(server: tuple[str, Path], tmp_path: Path)
     SHOTS.mkdir(exist_ok=True)
     newest = list_runs(runs)[0]
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 2400})
             page.set_default_timeout(TIMEOUT_MS)

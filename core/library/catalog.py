@@ -71,6 +71,7 @@ from core.analysis.evaluate import prob_columns
 from core.audio.files import audio_files, content_hash
 from core.config import AUDIO_EXTENSIONS, REPO_ROOT, repo_relative
 from core.errors import GenreLabError, InputError, NotFoundError
+from core.library.durable import fsync_folder
 
 #: A style is stored with a song (``styles`` column, searchable) when its probability reaches this.
 STYLE_FLOOR = 0.2
@@ -336,18 +337,6 @@ def _load_index(folder: Path, embeddings: np.ndarray, notes: list[str]):
     return EmbeddingIndex.build(embeddings), True
 
 
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
 
 def _replace(target: Path, write) -> None:
     """Write ``target`` through ``write(handle)`` into a hidden temporary file beside it, flush, rename."""
@@ -377,7 +366,7 @@ def _commit(out: Path, *, tracks: pd.DataFrame, embeddings: np.ndarray, info: di
               "embedding_dim": int(embeddings.shape[1]), "checksums": _checksums(tracks, embeddings),
               "updated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     _replace(out / _MARKER, lambda h: h.write(json.dumps(marker, indent=2).encode()))
-    _fsync_folder(out)
+    fsync_folder(out)
 
 
 def _remove_stale_temps(out: Path) -> None:

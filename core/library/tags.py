@@ -39,11 +39,11 @@ Symbolic links are followed: the file they point to is rewritten and the link ke
 from __future__ import annotations
 
 import csv
-import struct
 import errno
 import os
 import shutil
 import stat
+import struct
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -68,6 +68,7 @@ try:
 except ImportError:  # not POSIX: no locks, leftovers are still removed
     fcntl = None  # type: ignore[assignment]
 from core.errors import GenreLabError, InputError
+from core.library.durable import fsync_folder
 
 TagMode = Literal["replace", "append", "keep"]
 #: The accepted values of ``mode``.
@@ -240,19 +241,6 @@ def _stream_signature(audio: Any) -> tuple[float, Any, Any]:
     return round(float(info.length), 6), getattr(info, "sample_rate", None), getattr(info, "channels", None)
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
 
 def _lock(fd: int, *, wait: bool) -> bool:
     """``flock`` ``fd`` exclusively; False when another process holds it (only when not ``wait``)."""
@@ -377,7 +365,7 @@ def _write_copy_then_replace(target: Path, original: Any, fmt: _Format, genres: 
         raise
     finally:
         os.close(fd)
-    _fsync_folder(target.parent)
+    fsync_folder(target.parent)
 
 
 def write_genres(path: Path, genres: list[str], *, mode: str = "replace", dry_run: bool = True,
