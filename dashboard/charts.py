@@ -13,6 +13,8 @@ import plotly.graph_objects as go
 HEAT_SCALE = [[0.0, "rgba(249,115,22,0)"], [0.35, "rgba(249,115,22,0.15)"], [1.0, "rgba(255,214,10,0.85)"]]
 #: Colours of runs in comparisons (colour-blind safe).
 RUN_COLOURS = px.colors.qualitative.Safe
+#: Frequency ticks of spectrogram pictures, in Hz.
+HZ_TICKS = [50, 100, 200, 500, 1000, 2000, 5000, 10000]
 #: Dynamic range of spectrogram pictures, in dB.
 DB_RANGE = 80.0
 _MARGIN = dict(l=10, r=10, t=40, b=10)
@@ -85,7 +87,8 @@ def mel_image(spec: np.ndarray, *, hop_seconds: float, band_hz: np.ndarray, titl
                                  colorbar=dict(title="salience"),
                                  hovertemplate="%{x:.2f} s · %{y:.0f} Hz: salience %{z:.2f}<extra></extra>"))
     fig.update_layout(title=title, height=height, margin=_MARGIN, xaxis_title="time in segment (s)",
-                      yaxis=dict(title="frequency (Hz)", type="log"))
+                      yaxis=dict(title="frequency (Hz)", type="log", tickvals=HZ_TICKS,
+                                 ticktext=[f"{v / 1000:g}k" if v >= 1000 else f"{v:g}" for v in HZ_TICKS]))
     return fig
 
 

@@ -260,7 +260,7 @@ def model_choices(table: pd.DataFrame) -> dict[str, str]:
     def label(row) -> str:
         score = row.song_balanced_accuracy if pd.notna(row.song_balanced_accuracy) else row.song_accuracy
         what = "balanced accuracy" if pd.notna(row.song_balanced_accuracy) else "song accuracy"
-        acc = f", {what} {score:.0%} on {row.split} test songs" if pd.notna(score) else ""
+        acc = f", {what} {score:.0%} on its test songs" if pd.notna(score) else ""
         return f"{row.run_id} ({model_kind(row.model).title} on {row.dataset or 'unknown data'}{acc})"
 
     if not real.empty:

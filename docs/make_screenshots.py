@@ -34,6 +34,15 @@ def song(folder: Path) -> Path:
     return path
 
 
+def settle(page) -> None:
+    """Wait until the app's script run has finished and the charts are drawn."""
+    from playwright.sync_api import expect
+
+    page.wait_for_timeout(500)
+    expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()
+    page.wait_for_timeout(3000)
+
+
 def main() -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -50,13 +59,13 @@ def main() -> None:
             page.goto(url)
             page.locator("input[type='file']").first.set_input_files(str(song(folder)))
             expect(page.get_by_text("Genre spectrum")).to_be_visible()
-            page.wait_for_timeout(1500)
+            settle(page)
             page.screenshot(path=str(DOCS / "dashboard-home.png"))
             for link, name, text in (("Error analysis", "errors", "Misclassified examples"),
                                      ("Compare runs", "compare", "Runs to compare")):
                 page.get_by_role("link", name=link).click()
                 expect(page.get_by_text(text).first).to_be_visible()
-                page.wait_for_timeout(2500)
+                settle(page)
                 page.screenshot(path=str(DOCS / f"dashboard-{name}.png"))
             browser.close()
     print("Wrote " + ", ".join(f"docs/dashboard-{n}.png" for n in ("home", "errors", "compare")))

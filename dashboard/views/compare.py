@@ -18,13 +18,13 @@ TABLE_COLUMNS = {
     "dataset": st.column_config.TextColumn("dataset"),
     "split": st.column_config.TextColumn("split"),
     "seed": st.column_config.NumberColumn("seed", format="%d"),
-    "hyperparameters": st.column_config.TextColumn("hyperparameters (of its kind)"),
-    "segment_accuracy": st.column_config.NumberColumn("segment acc.", format="%.3f"),
-    "song_accuracy": st.column_config.NumberColumn("song acc.", format="%.3f"),
     "song_balanced_accuracy": st.column_config.NumberColumn("song balanced acc.", format="%.3f"),
+    "song_accuracy": st.column_config.NumberColumn("song acc.", format="%.3f"),
     "song_macro_f1": st.column_config.NumberColumn("song macro-F1", format="%.3f"),
     "song_top2": st.column_config.NumberColumn("song top-2", format="%.3f"),
+    "segment_accuracy": st.column_config.NumberColumn("segment acc.", format="%.3f"),
     "train_seconds": st.column_config.NumberColumn("training (s)", format="%.0f"),
+    "hyperparameters": st.column_config.TextColumn("hyperparameters (of its kind)"),
 }
 
 
@@ -39,7 +39,10 @@ def _seeds(table: pd.DataFrame) -> None:
     shown = summary[["group", "model", "n_seeds"]].copy()
     for metric in ("segment_accuracy", "song_accuracy", "song_macro_f1"):
         shown[metric] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(summary[f"{metric}_mean"], summary[f"{metric}_std"])]
-    st.dataframe(shown, hide_index=True, key="seed_table")
+    st.dataframe(shown, hide_index=True, key="seed_table", column_config={
+        "group": "group", "model": "model", "n_seeds": st.column_config.NumberColumn("seeds", format="%d"),
+        "segment_accuracy": "segment acc. (mean ± std)", "song_accuracy": "song acc. (mean ± std)",
+        "song_macro_f1": "song macro-F1 (mean ± std)"})
 
 
 def _difference(table: pd.DataFrame, chosen: list[str]) -> None:
@@ -78,6 +81,11 @@ def main() -> None:
     if not chosen:
         st.info("Choose runs to compare.")
         return
+    tests = table[table["path"].isin(chosen)][["dataset", "split"]].drop_duplicates()
+    if len(tests) > 1:
+        st.warning("These runs were tested on different songs (" + "; ".join(
+            f"{r.dataset}, {r.split} split" for r in tests.itertuples(index=False)) + "): their figures are not "
+            "directly comparable.", icon=":material/warning:")
     st.subheader("Training curves")
     history = loaders.history_long(tuple(chosen))
     if history.empty:

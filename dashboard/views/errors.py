@@ -42,11 +42,14 @@ def _default_cell(data: loaders.RunData, matrix: pd.DataFrame) -> None:
 
 def _headline(data: loaders.RunData) -> None:
     song, seg = data.metrics.get("song", {}), data.metrics.get("segment", {})
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric("Song accuracy", f"{song.get('accuracy', float('nan')):.1%}")
-    cols[1].metric("Song macro-F1", f"{song.get('macro_f1', float('nan')):.3f}")
-    cols[2].metric("Segment accuracy", f"{seg.get('accuracy', float('nan')):.1%}")
-    cols[3].metric("Test songs", f"{song.get('n', len(data.songs))}")
+    balanced = song.get("balanced_accuracy")
+    cols[1].metric("Balanced accuracy", f"{balanced:.1%}" if balanced is not None else "–",
+                   help="Mean recall over the genres the test songs have (fair on unbalanced test sets).")
+    cols[2].metric("Song macro-F1", f"{song.get('macro_f1', float('nan')):.3f}")
+    cols[3].metric("Segment accuracy", f"{seg.get('accuracy', float('nan')):.1%}")
+    cols[4].metric("Test songs", f"{song.get('n', len(data.songs))}")
 
 
 def _tables(data: loaders.RunData, level: str, matrix: pd.DataFrame) -> None:
