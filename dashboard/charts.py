@@ -58,11 +58,11 @@ def timeline(classes: Sequence[str], probs: np.ndarray, bounds: np.ndarray, *, s
                           "p": probs.reshape(-1)})
     fig.add_trace(go.Scatter(x=cells["x"], y=cells["genre"], mode="markers", customdata=cells["segment"],
                              marker=dict(size=40, opacity=0.0, symbol="square"), showlegend=False,
-                             hovertemplate="%{x:.1f} s · %{y}: %{text}<extra>click to play</extra>",
+                             hovertemplate="%{x:.1f} s · %{y}: %{text}<extra>click to choose</extra>",
                              text=[f"{p:.0%}" for p in cells["p"]]))
     if selected is not None:
         fig.add_vrect(x0=bounds[selected, 0], x1=bounds[selected, 1], line=dict(color="#22d3ee", width=3))
-    fig.update_layout(title="Timeline (click a column to play it)", height=360, margin=_MARGIN,
+    fig.update_layout(title="Timeline (click a column to see and hear it below)", height=360, margin=_MARGIN,
                       xaxis=dict(title="time (s)", range=[float(bounds[0, 0]), float(bounds[-1, 1])]),
                       yaxis=dict(range=[-0.5, len(classes) - 0.5]), clickmode="event+select", dragmode=False)
     return fig

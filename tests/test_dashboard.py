@@ -161,7 +161,7 @@ def test_uploaded_song_yields_the_models_spectrum(app: AppTest, runs_dir: Path) 
     np.testing.assert_allclose([shown[c] for c in expected.classes], expected.spectrum, atol=1e-5)
     assert (np.diff(array(bars["x"])) >= 0).all(), "bars are sorted (most probable drawn on top)"
     assert app.metric[0].value == expected.genre
-    assert "Timeline (click a column to play it)" in charts(app)
+    assert "Timeline (click a column to see and hear it below)" in charts(app)
     assert app.status[0].label == "Analysed 9 s in 3 segments"
 
 
@@ -174,7 +174,7 @@ def test_real_stereo_mp3_is_analysed(app: AppTest, runs_dir: Path, shared_data: 
     app.run()
     assert not app.exception and not app.error
     expected = predict_song(song, model=load_model(run, device="cpu"))
-    assert app.status[0].label == f"Analysed {expected.duration:.0f} s in {len(expected.bounds)} segments"
+    assert app.status[0].label == f"Analysed {expected.duration:.1f}".removesuffix(".0") + f" s in {len(expected.bounds)} segments"
     bars = charts(app)["Genre spectrum"]["data"][0]
     shown = dict(zip(bars["y"], array(bars["x"])))
     np.testing.assert_allclose([shown[c] for c in expected.classes], expected.spectrum, atol=1e-5)
@@ -262,6 +262,7 @@ def test_silence_is_a_warning_not_a_prediction(app: AppTest, runs_dir: Path) -> 
     assert not app.exception and not app.error
     assert "silent" in texts(app.warning)
     assert "Genre spectrum" not in charts(app)
+    assert app.status[0].label == "4 s of silence: nothing to analyse", "no green tick beside the warning"
 
 
 def test_microphone_recording_is_analysed(app: AppTest, runs_dir: Path) -> None:
@@ -272,7 +273,7 @@ def test_microphone_recording_is_analysed(app: AppTest, runs_dir: Path) -> None:
     app.audio_input(key="audio_input").upload("take.wav", wav_bytes(tone_clip("blues", 4, seconds=6.2)))
     app.run()
     assert not app.exception and not app.error
-    assert app.status[0].label == "Analysed 6 s in 2 segments" and "Genre spectrum" in charts(app)
+    assert app.status[0].label == "Analysed 6.2 s in 2 segments" and "Genre spectrum" in charts(app)
 
 
 def test_over_long_recording_is_cut_with_a_notice(app: AppTest, runs_dir: Path, tmp_path: Path,
@@ -452,7 +453,7 @@ def test_tagged_mp3_and_m4a_uploads_are_analysed(app: AppTest, runs_dir: Path, t
     assert not app.exception and not app.error, texts(app.error)
     expected = predict_song(song, model=load_model(run, device="cpu"))
     assert abs(expected.duration - 6.5) < 0.2
-    assert app.status[0].label == f"Analysed {expected.duration:.0f} s in {len(expected.bounds)} segments"
+    assert app.status[0].label == f"Analysed {expected.duration:.1f}".removesuffix(".0") + f" s in {len(expected.bounds)} segments"
     bars = charts(app)["Genre spectrum"]["data"][0]
     shown = dict(zip(bars["y"], array(bars["x"])))
     np.testing.assert_allclose([shown[c] for c in expected.classes], expected.spectrum, atol=1e-5)

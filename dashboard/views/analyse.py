@@ -27,7 +27,8 @@ def _recording() -> bytes | None:
     data = None
     if audio_recorder is not None:
         st.caption("Click the microphone to start, and again to stop.")
-        data = audio_recorder(text="", pause_threshold=60.0, icon_size="2x", key="recorder")
+        data = audio_recorder(text="", pause_threshold=60.0, icon_size="2x", neutral_color="#f97316",
+                              recording_color="#ef4444", key="recorder")  # visible on the dark theme
     with st.expander("Recorder not working? Use the built-in one", expanded=audio_recorder is None):
         clip = st.audio_input("Record a clip", key="audio_input")
     return clip.getvalue() if clip is not None else data
@@ -262,7 +263,12 @@ def main() -> None:
     with st.status("Analysing…", expanded=False) as status:
         try:
             pred = loaders.analyse(upload, ref)
-            status.update(label=f"Analysed {pred.duration:.0f} s in {len(pred.bounds)} segments", state="complete")
+            n = len(pred.bounds)
+            seconds = f"{pred.duration:.1f}".removesuffix(".0")
+            if pred.is_silent:
+                status.update(label=f"{seconds} s of silence: nothing to analyse", state="error")
+            else:
+                status.update(label=f"Analysed {seconds} s in {n} segment{'s' if n != 1 else ''}", state="complete")
         except GenreLabError as error:
             status.update(label="This audio cannot be analysed", state="error")
             failure = str(error)

@@ -96,11 +96,11 @@ def _example(data: loaders.RunData, row: pd.Series, *, audio_ok: bool, index: in
 
 
 def _saliency(data: loaders.RunData, examples: pd.DataFrame) -> None:
-    st.subheader("What did the network look at?")
     if not model_kind(data.kind).saliency:
         st.info(f"Saliency maps need a network over the mel spectrogram (CNN or CRNN); '{data.run_id}' is a "
                 f"{model_kind(data.kind).title} model.")
         return
+    st.subheader("What did the network look at?")
     labels = [f"{r.track_id} · {r.start:.0f}–{r.end:.0f} s" for r in examples.itertuples(index=False)]
     cols = st.columns(3)
     choice = cols[0].selectbox("Segment", range(len(labels)), format_func=labels.__getitem__, key="sal_segment")
