@@ -34,7 +34,8 @@ DEMO_RUNS: dict[str, TrainSettings] = {
     "cnn-synth": make_settings("cnn", epochs=20, lr=2e-3, crops_per_track=6, **_COMMON),
     "crnn-synth": make_settings("crnn", epochs=20, lr=2e-3, crops_per_track=6, **_COMMON),
     "knn-synth": make_settings("knn", k=10, **_COMMON),
-    "transfer-synth": make_settings("transfer", **_COMMON),
+    # the head as it was when this run was shipped: C = 1, consecutive windows, no weights
+    "transfer-synth": make_settings("transfer", c=1.0, hop_seconds=3.0, balance=False, **_COMMON),
 }
 #: A seed group (split and model seeded 0, 1, 2) so the Compare page shows training variance as mean ± std.
 DEMO_SEED_GROUP = ("knn-seeds", make_settings("knn", k=10, **_COMMON), [0, 1, 2])
