@@ -72,10 +72,6 @@ class SongPrediction:
     tags: dict[str, list] = field(default_factory=dict)
     music: dict[str, object] | None = None
 
-    @property
-    def is_music(self) -> bool:
-        """False when the verdict says not music or silent (no verdict: assumed music unless silent)."""
-        return (not self.is_silent) if self.music is None else bool(self.music["is_music"])
 
     def top(self, n: int = 3) -> list[tuple[str, float]]:
         """The ``n`` most probable genres with their probabilities, best first."""

@@ -37,7 +37,6 @@ class ModelKind:
         settings: Hyperparameter dataclass of the family (``None``: pretrained, nothing to train).
         model_file: The file in a run folder that holds the trained parameters.
         saliency: The dashboard may show Grad-CAM / occlusion maps (a network over a mel spectrogram).
-        iterative: Trained in epochs (has training curves).
     """
 
     name: str
@@ -46,7 +45,6 @@ class ModelKind:
     settings: type | None
     model_file: str | None
     saliency: bool = False
-    iterative: bool = False
 
     def code(self) -> ModuleType:
         """The kind's module."""
@@ -54,10 +52,8 @@ class ModelKind:
 
 
 KINDS: dict[str, ModelKind] = {
-    "cnn": ModelKind("cnn", "CNN", "core.models.torchnet", TorchSettings, "weights.safetensors",
-                     saliency=True, iterative=True),
-    "crnn": ModelKind("crnn", "CRNN", "core.models.torchnet", TorchSettings, "weights.safetensors",
-                      saliency=True, iterative=True),
+    "cnn": ModelKind("cnn", "CNN", "core.models.torchnet", TorchSettings, "weights.safetensors", saliency=True),
+    "crnn": ModelKind("crnn", "CRNN", "core.models.torchnet", TorchSettings, "weights.safetensors", saliency=True),
     "knn": ModelKind("knn", "KNN (handcrafted features)", "core.models.knn", KNNSettings, "knn.npz"),
     "transfer": ModelKind("transfer", "musicnn + trained head", "core.models.transfer", TransferSettings, "head.npz"),
     PRETRAINED_NAME: ModelKind(PRETRAINED_NAME, "musicnn tags mapped to genres", "core.pretrained.musicnn", None,

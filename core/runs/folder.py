@@ -190,10 +190,6 @@ class Run:
         stored = {("unit" if k == "knn_unit" else k): v for k, v in self.info.get("hyperparameters", {}).items()}
         return {f.name: stored[f.name] for f in fields(family) if f.name in stored}
 
-    def audio_missing(self, stored: str) -> bool:
-        """True when a prediction's audio (``path`` column) is not on this machine and cannot be re-rendered."""
-        return not from_repo(stored).is_file() and not self.synthetic
-
     def restore_audio(self, stored: str) -> Path:
         """Local path of a prediction's audio, re-rendering a missing clip of the project's synthetic set.
 
