@@ -13,21 +13,22 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis import compare, evaluate
-from core.analysis.evaluate import segment_confusion, song_table
-from core.analysis.predict import SongPrediction, predict_song
 from core.audio.decode import load_audio, segment_audio
 from core.audio.files import bytes_hash
 from core.config import AudioConfig, from_repo
 from core.errors import InputError, NotFoundError
-from core.models.base import GenreModel
 from core.models.registry import DEFAULT_RUN, PRETRAINED_NAME, model_kind
 from core.runs.folder import Run, list_runs, load_model, runs_root, runs_table
+
+if TYPE_CHECKING:  # heavy (torch, scikit-learn): imported when a page first needs them
+    from core.analysis.predict import SongPrediction
+    from core.models.base import GenreModel
 
 #: Environment variable naming another catalogs folder.
 CATALOGS_ENV = "GENRE_LAB_CATALOGS"
@@ -90,12 +91,14 @@ class RunData:
 @st.cache_data(max_entries=16, show_spinner=False)
 def run_data(path: str, stamp: float) -> RunData:
     """All tables of the run folder ``path`` (``stamp``: its ``run.json`` mtime, so a replaced run is re-read)."""
+    from core.analysis import evaluate
+
     run = Run(Path(path))
     classes = run.classes
     return RunData(run_id=run.run_id, path=path, info=run.info, metrics=run.metrics, history=run.history,
                    confusion=run.confusion, predictions=run.predictions,
-                   songs=song_table(run.predictions, classes),
-                   segment_confusion=segment_confusion(run.predictions, classes))
+                   songs=evaluate.song_table(run.predictions, classes),
+                   segment_confusion=evaluate.segment_confusion(run.predictions, classes))
 
 
 def load_run(path: str) -> RunData:
@@ -104,7 +107,7 @@ def load_run(path: str) -> RunData:
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
-def model(ref: str) -> GenreModel:
+def model(ref: str) -> "GenreModel":
     """A loaded model (run folder path or :data:`core.models.base.PRETRAINED_NAME`), kept for the server's life."""
     return load_model(ref)
 
@@ -127,12 +130,14 @@ _BY_DIGEST = {Upload: lambda upload: upload.digest}
 
 
 @st.cache_data(max_entries=8, show_spinner=False, hash_funcs=_BY_DIGEST)
-def analyse(upload: Upload, ref: str) -> SongPrediction:
+def analyse(upload: Upload, ref: str) -> "SongPrediction":
     """:func:`core.analysis.predict.predict_song` of one upload with model ``ref``.
 
     Raises:
         core.audio.decode.AudioError: the bytes are not audio that can be analysed.
     """
+    from core.analysis.predict import predict_song
+
     return predict_song(upload.data, model=model(ref))
 
 
@@ -172,6 +177,14 @@ def file_segment(path: str, start: float, end: float, sample_rate: int) -> np.nd
     """
     samples = load_audio(audio_path(path), sample_rate=sample_rate, max_seconds=end).samples
     return segment_audio(samples, start=start, end=end, sample_rate=sample_rate)
+
+
+@st.cache_data(show_spinner=False)
+def band_hz(cfg_json: str) -> np.ndarray:
+    """Centre frequencies in Hz ``(n_mels,)`` of the mel bands of an :class:`AudioConfig` given as JSON."""
+    from core.audio.frontend import mel_band_hz
+
+    return mel_band_hz(AudioConfig.from_json(cfg_json))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -284,17 +297,23 @@ def run_labels(table: pd.DataFrame) -> dict[str, str]:
 
 def wrong_examples(data: RunData, *, level: str, true: str, predicted: str) -> pd.DataFrame:
     """:func:`core.analysis.evaluate.wrong_examples` of a run."""
+    from core.analysis import evaluate
+
     return evaluate.wrong_examples(data.predictions, data.classes, level=level, true=true, predicted=predicted)
 
 
 def history_long(paths: tuple[str, ...]) -> pd.DataFrame:
     """:func:`core.analysis.compare.history_long` of runs (folder paths)."""
+    from core.analysis import compare
+
     runs = [load_run(p) for p in paths]
     return compare.history_long({r.run_id: r.history for r in runs})
 
 
 def per_genre(paths: tuple[str, ...], *, level: str = "song") -> pd.DataFrame:
     """:func:`core.analysis.compare.per_genre` of runs (folder paths)."""
+    from core.analysis import compare
+
     runs = [load_run(p) for p in paths]
     return compare.per_genre({r.run_id: r.metrics for r in runs}, level=level)
 

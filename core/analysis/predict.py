@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import soxr
@@ -20,7 +20,9 @@ import soxr
 from core.analysis.musicness import rms_dbfs
 from core.audio.decode import Decoded, cut_segments, load_audio
 from core.errors import GenreLabError
-from core.models.base import GenreModel
+
+if TYPE_CHECKING:  # torch is imported by the models themselves, not by the analysis path
+    from core.models.base import GenreModel
 
 
 class ModelOutputError(GenreLabError):

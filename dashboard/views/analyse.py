@@ -8,7 +8,6 @@ import streamlit as st
 from core.analysis.predict import AMBIGUITY_MARGIN, SongPrediction
 from core.audio.decode import segment_audio
 from core.audio.files import mime_type
-from core.audio.frontend import mel_band_hz
 from core.config import AUDIO_EXTENSIONS
 from core.errors import GenreLabError
 from dashboard import charts, loaders
@@ -89,7 +88,8 @@ def _segment_view(pred: SongPrediction, upload: loaders.Upload, ref: str) -> Non
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(charts.mel_image(loaders.spectrogram(piece, cfg.to_json()),
-                                         hop_seconds=cfg.hop_length / cfg.sample_rate, band_hz=mel_band_hz(cfg),
+                                         hop_seconds=cfg.hop_length / cfg.sample_rate,
+                                         band_hz=loaders.band_hz(cfg.to_json()),
                                          title=f"Mel spectrogram of {_label(pred, segment)}"), key="segment_mel")
         st.audio(piece, sample_rate=cfg.sample_rate)
     with right:

@@ -9,7 +9,6 @@ import streamlit as st
 
 from core.analysis.evaluate import most_confused, prob_columns
 from core.audio.decode import AudioError
-from core.audio.frontend import mel_band_hz
 from core.models.registry import model_kind
 from dashboard import charts, loaders
 from dashboard.state import clicked_point, keep, remember
@@ -89,7 +88,8 @@ def _example(data: loaders.RunData, row: pd.Series, *, audio_ok: bool, index: in
                 st.warning(str(error))
                 return
             st.plotly_chart(charts.mel_image(loaders.spectrogram(samples, cfg.to_json()),
-                                             hop_seconds=cfg.hop_length / cfg.sample_rate, band_hz=mel_band_hz(cfg),
+                                             hop_seconds=cfg.hop_length / cfg.sample_rate,
+                                             band_hz=loaders.band_hz(cfg.to_json()),
                                              title="Mel spectrogram",
                                              height=240), key=f"example_mel_{index}")
             st.audio(samples, sample_rate=cfg.sample_rate)
@@ -118,7 +118,7 @@ def _saliency(data: loaders.RunData, examples: pd.DataFrame) -> None:
     with st.spinner("Computing the saliency map…"):
         sal = loaders.saliency(data.path, samples, data.classes.index(which), method)
     st.plotly_chart(charts.mel_image(sal.spectrogram, hop_seconds=cfg.hop_length / cfg.sample_rate,
-                                     band_hz=mel_band_hz(cfg), heat=sal.heat,
+                                     band_hz=loaders.band_hz(cfg.to_json()), heat=sal.heat,
                                      title=f"{'Grad-CAM' if method == 'grad-cam' else 'Occlusion'} for '{which}' "
                                            f"(p = {sal.probability:.0%})", height=320), key="saliency")
     st.caption("Bright areas raised the probability of the explained genre the most. Grad-CAM weighs the last "
