@@ -108,7 +108,8 @@ def test_recommend_excludes_query_and_duplicates(music: Path, run: Path, catalog
     assert content_hash(query_path) not in set(table["hash"])
     assert table["hash"].is_unique
     assert (np.diff(table["similarity"].to_numpy()) <= 1e-6).all()
-    assert all(isinstance(r, str) and "alike" in r for r in table["reason"])
+    assert all(isinstance(r, str) and "match in sound" in r for r in table["reason"])
+    assert set(table["match"]) <= {"close", "fair", "weak"}
     same = recommend(query, catalog=cat, k=10, same_genre=True, exclude_hash=content_hash(query_path))
     assert len(same) >= 1 and (same["genre"] == query.genre).all()
 

@@ -243,8 +243,9 @@ def _cmd_recommend(a: argparse.Namespace) -> int:
     if table.empty:
         print("No similar songs found" + (" of the same genre." if a.same_genre else "."))
     for n, row in enumerate(table.itertuples(index=False), 1):
-        print(f"{n:2d}. {row.similarity:.3f}  {row.title} — {row.artist or 'unknown artist'} [{row.genre}]  "
-              f"{row.reason}\n      {row.path}")
+        who = row.artist or "unknown artist"
+        print(f"{n:2d}. {row.similarity:.3f} ({row.match})  {row.title} — {who} [{row.genre}]  {row.reason}\n"
+              f"      {row.path}")
     return 0
 
 

@@ -15,12 +15,30 @@ from core.errors import InputError
 from core.library.catalog import Catalog
 
 
-def _reason(query: SongPrediction, row: pd.Series, similarity: float) -> str:
-    ours = [g for g, _ in query.top(2)]
+#: A query genre counts as shared with a catalog song when it has at least this probability in the query.
+SHARED_FLOOR = 0.2
+
+
+def _reason(query: SongPrediction, row: pd.Series, match: str) -> str:
+    ours = [g for g, p in query.top(2) if p >= SHARED_FLOOR]
     theirs = [g.strip() for g in str(row["top_genres"]).split(",")]
     shared = [g for g in ours if g in theirs]
-    sound = f"sounds {similarity:.0%} alike"
-    return f"shares {' and '.join(shared)}; {sound}" if shared else f"{sound} (different genre: {row['genre']})"
+    if shared:
+        return f"shares {' and '.join(shared)}; a {match} match in sound"
+    return f"a {match} match in sound, of another genre ({row['genre']})"
+
+
+def similarity_bands(embeddings: np.ndarray, *, sample: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """The median and 90th percentile of cosine similarity between songs of a catalog ``(n, d)`` (a random sample
+    of at most ``sample`` songs): a match below the median is *weak*, one above the 90th percentile *close*."""
+    rows = embeddings
+    if len(rows) > sample:
+        rows = rows[np.random.default_rng(seed).choice(len(rows), sample, replace=False)]
+    unit = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    pairs = (unit @ unit.T)[np.triu_indices(len(unit), 1)]
+    if not len(pairs):
+        return 0.0, 1.0
+    return float(np.median(pairs)), float(np.percentile(pairs, 90))
 
 
 def recommend(query: SongPrediction, *, catalog: Catalog, k: int = 10, same_genre: bool = False,
@@ -36,7 +54,8 @@ def recommend(query: SongPrediction, *, catalog: Catalog, k: int = 10, same_genr
 
     Returns:
         Columns ``title, artist, genre`` (predicted), ``tag_genre`` (the file's own genre tag, may be empty),
-        ``similarity, path, reason`` (plus ``album``, ``hash``), best first.
+        ``similarity`` (cosine), ``match`` ("close", "fair" or "weak" against this catalog's own spread of
+        similarities, :func:`similarity_bands`), ``path, reason`` (plus ``album``, ``hash``), best first.
     """
     if query.embedding.shape[0] != catalog.embeddings.shape[1]:
         raise InputError(f"The song was analysed with another model than catalog '{catalog.name}' "
@@ -44,6 +63,7 @@ def recommend(query: SongPrediction, *, catalog: Catalog, k: int = 10, same_genr
     tracks = catalog.tracks
     want = min(len(tracks), max(4 * k, k + 10) if not same_genre else len(tracks))
     ids, sims = catalog.index.search(query.embedding.astype(np.float32), k=want)
+    weak, close = similarity_bands(catalog.embeddings)
     rows = []
     seen: set[str] = {exclude_hash} if exclude_hash else set()
     for i, sim in zip(ids[0], sims[0]):
@@ -53,11 +73,12 @@ def recommend(query: SongPrediction, *, catalog: Catalog, k: int = 10, same_genr
         if row["hash"] in seen or (same_genre and row["genre"] != query.genre):
             continue
         seen.add(row["hash"])
+        match = "close" if sim >= close else "weak" if sim < weak else "fair"
         rows.append({"title": row["title"], "artist": row["artist"], "album": row.get("album", ""),
                      "genre": row["genre"], "tag_genre": str(row.get("tag_genre", "") or ""),
-                     "similarity": float(sim), "path": row["path"],
-                     "reason": _reason(query, row, float(sim)), "hash": row["hash"]})
+                     "similarity": float(sim), "match": match, "path": row["path"],
+                     "reason": _reason(query, row, match), "hash": row["hash"]})
         if len(rows) == k:
             break
-    return pd.DataFrame(rows, columns=["title", "artist", "album", "genre", "tag_genre", "similarity", "path", "reason",
-                                       "hash"])
+    return pd.DataFrame(rows, columns=["title", "artist", "album", "genre", "tag_genre", "similarity", "match", "path",
+                                       "reason", "hash"])

@@ -150,7 +150,7 @@ def _recommendations(upload: loaders.Upload) -> None:
         text, player = st.columns([3, 2])
         tagged = f"tagged *{row.tag_genre}*, " if row.tag_genre else ""
         text.markdown(f"**{row.title}** — {row.artist or 'unknown artist'} · {tagged}predicted *{row.genre}* · "
-                      f"similarity {row.similarity:.2f}  \n{row.reason}")
+                      f"**{row.match} match** (similarity {row.similarity:.2f})  \n{row.reason}")
         path = loaders.audio_path(row.path)
         if path.is_file():
             player.audio(str(path))
