@@ -11,6 +11,9 @@ import plotly.graph_objects as go
 
 #: Transparent-to-orange scale for saliency overlays.
 HEAT_SCALE = [[0.0, "rgba(249,115,22,0)"], [0.35, "rgba(249,115,22,0.15)"], [1.0, "rgba(255,214,10,0.85)"]]
+#: A dim grey scale for the spectrogram under a saliency overlay: loud areas stay dark grey, so only salience is
+#: bright (a white base would read as "salient").
+DIM_GREYS = [[0.0, "rgb(0,0,0)"], [1.0, "rgb(110,110,110)"]]
 #: Colours of runs in comparisons (colour-blind safe).
 RUN_COLOURS = px.colors.qualitative.Safe
 #: Frequency ticks of spectrogram pictures, in Hz.
@@ -78,7 +81,7 @@ def mel_image(spec: np.ndarray, *, hop_seconds: float, band_hz: np.ndarray, titl
     x = np.arange(spec.shape[1]) * hop_seconds
     y = np.maximum(band_hz, 1.0)
     top = float(spec.max())
-    fig = go.Figure(go.Heatmap(z=spec, x=x, y=y, colorscale="Viridis" if heat is None else "Greys_r",
+    fig = go.Figure(go.Heatmap(z=spec, x=x, y=y, colorscale="Viridis" if heat is None else DIM_GREYS,
                                showscale=heat is None, zmin=top - DB_RANGE, zmax=top,
                                colorbar=dict(title="level (dB)"),
                                hovertemplate="%{x:.2f} s · %{y:.0f} Hz: %{z:.1f} dB<extra></extra>"))
