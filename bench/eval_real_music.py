@@ -17,8 +17,7 @@ import pandas as pd
 from core.analysis.predict import predict_song, predict_waveform
 from core.audio.files import audio_files
 from core.config import REPO_ROOT
-from core.models.registry import default_model
-from core.runs.folder import Run, load_model, resolve_run
+from core.runs.folder import Run, default_model, load_model, resolve_run
 from core.synth.nonmusic import nonmusic_clips
 
 SHARED = REPO_ROOT.parent / "shared" / "data"

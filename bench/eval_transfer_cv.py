@@ -17,16 +17,25 @@ import time
 import warnings
 
 import numpy as np
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from scipy.optimize import minimize_scalar
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from core.config import GENRES, REPO_ROOT, class_index
 from core.data.cache import decodable_tracks
 from core.data.sources import load_source
-from core.models.transfer import TransferGenreModel, audio_config, fit_head, song_embeddings
+from core.models.transfer import (
+    TransferGenreModel,
+    audio_config,
+    fit_head,
+    song_embeddings,
+)
 from core.pretrained.genre_map import genre_spectrum
-from core.pretrained.musicnn import _vocabularies, load_musicnn_genre_model, tag_probabilities
+from core.pretrained.musicnn import (
+    _vocabularies,
+    load_musicnn_genre_model,
+    tag_probabilities,
+)
 from core.training.settings import TransferSettings
 
 MANIFEST = REPO_ROOT.parent / "shared" / "data" / "gtzan_ff" / "manifest.csv"

@@ -330,7 +330,7 @@ def build_user_catalog(name: str, *, uploads: list[tuple[str, bytes]], folder: s
         core.errors.GenreLabError: a bad name, no audio, or no song could be analysed (a sentence).
     """
     from core.library.catalog import build_catalog, catalog_dir, catalog_model
-    from core.models.registry import default_model
+    from core.runs.folder import default_model
 
     target = catalog_dir(name, root=catalogs_root())
     if uploads:

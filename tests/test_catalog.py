@@ -28,8 +28,7 @@ from core.cli.main import main
 from core.library.catalog import Catalog, CatalogError, build_catalog
 from core.library.recommend import recommend
 from core.runs.folder import load_model
-from core.training.settings import make_settings
-from core.training.train import train
+from core.training.train import make_settings, train
 
 SR = 22050
 FREQS = TONE_GENRES

@@ -47,8 +47,7 @@ def build_tiny_runs(folder: Path) -> Path:
     """Train two CNN seeds (one run group) on 3 genres x 6 generated clips and build a song catalog of those clips
     with the first run (``folder/catalogs/tiny``); returns the runs folder."""
     from core.library.catalog import build_catalog
-    from core.training.settings import make_settings
-    from core.training.train import train
+    from core.training.train import make_settings, train
 
     data, runs = folder / "data", folder / "runs"
     for genre in GENRES3:

@@ -15,7 +15,7 @@ from core.models.knn import KNNGenreModel
 from core.models.nets import NETS, build_net
 from core.models.registry import KINDS
 from core.models.torchnet import TorchGenreModel
-from core.training.settings import make_settings
+from core.training.train import make_settings
 
 CFG = AudioConfig()
 

@@ -14,9 +14,9 @@ import pytest
 from core.analysis.predict import predict_song, predict_waveform
 from core.cli.main import main
 from core.data.sources import load_source
-from core.models.registry import DEFAULT_RUN, default_model
+from core.models.registry import DEFAULT_RUN
 from core.runs.evaluate import evaluate_run
-from core.runs.folder import Run, load_model
+from core.runs.folder import Run, default_model, load_model
 from core.synth.nonmusic import nonmusic_clips
 
 #: Balanced accuracy of the default model on GTZAN's fault-filtered valid part (measured 0.589; see the README).

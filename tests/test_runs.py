@@ -11,8 +11,7 @@ import pytest
 from core.data.splits import SplitSpec, apply_split
 from core.runs.evaluate import evaluate_run
 from core.runs.folder import Run, list_runs, staged_run
-from core.training.settings import make_settings
-from core.training.train import train
+from core.training.train import make_settings, train
 
 
 def test_interrupted_run_leaves_nothing(tmp_path: Path) -> None:

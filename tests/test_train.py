@@ -21,8 +21,8 @@ from core.runs.folder import (
     runs_table,
     seed_summary,
 )
-from core.training.settings import TrainSettings, make_settings
-from core.training.train import train, train_seeds
+from core.training.settings import TrainSettings
+from core.training.train import make_settings, train, train_seeds
 
 SR = 22050
 CLASSES = TONE_GENRES

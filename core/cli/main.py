@@ -37,7 +37,7 @@ MODEL_HELP = "run id, run folder or 'musicnn' (default: the shipped real-music m
 
 def _model(a: argparse.Namespace) -> str:
     """The model the command uses: ``--model``, else the default (:func:`core.models.registry.default_model`)."""
-    from core.models.registry import default_model
+    from core.runs.folder import default_model
 
     return a.model or default_model()
 
@@ -104,7 +104,7 @@ def _cmd_cache(a: argparse.Namespace) -> int:
 
 
 def _settings(a: argparse.Namespace):
-    from core.training.settings import make_settings
+    from core.training.train import make_settings
 
     options = {k: v for k, v in vars(a).items() if k not in ("command", "handler", "model", "data", "seeds")}
     return make_settings(a.model, a.data, **options)

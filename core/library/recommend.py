@@ -14,7 +14,6 @@ from core.analysis.predict import SongPrediction
 from core.errors import InputError
 from core.library.catalog import Catalog
 
-
 #: A query genre counts as shared with a catalog song when it has at least this probability in the query.
 SHARED_FLOOR = 0.2
 

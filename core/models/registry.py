@@ -22,7 +22,7 @@ from core.training.settings import KNNSettings, TorchSettings, TransferSettings
 #: Name that selects the pretrained tagger wherever a run is expected.
 PRETRAINED_NAME = "musicnn"
 #: The shipped genre model trained on real recordings (GTZAN, fault-filtered split): the default of the app, the
-#: CLI and catalogs when its run folder is present (:func:`default_model`).
+#: CLI and catalogs when its run folder is present (:func:`core.runs.folder.default_model`).
 DEFAULT_RUN = "transfer-gtzan"
 
 
@@ -74,10 +74,3 @@ def model_kind(name: str) -> ModelKind:
         return KINDS[name]
     except KeyError:
         raise InputError(f"Unknown model '{name}'. Choose {', '.join(KINDS)}.") from None
-
-
-def default_model() -> str:
-    """The model used when none is named: the shipped real-music run when present, else the pretrained tagger."""
-    from core.runs.folder import runs_root
-
-    return DEFAULT_RUN if (runs_root() / DEFAULT_RUN / "run.json").is_file() else PRETRAINED_NAME

@@ -37,7 +37,7 @@ import pandas as pd
 
 from core.config import REPO_ROOT, from_repo
 from core.errors import InputError, NotFoundError
-from core.models.registry import KINDS, PRETRAINED_NAME, model_kind
+from core.models.registry import DEFAULT_RUN, KINDS, PRETRAINED_NAME, model_kind
 
 if TYPE_CHECKING:
     import torch
@@ -267,6 +267,11 @@ def load_model(ref: str | Path, *, device: "str | torch.device | None" = None) -
     except ValueError:
         raise InputError(f"Run '{folder.name}' has an unknown model kind '{info['model']}'.") from None
     return kind.code().load(folder, info, device=dev)
+
+
+def default_model() -> str:
+    """The model used when none is named: the shipped real-music run when present, else the pretrained tagger."""
+    return DEFAULT_RUN if (runs_root() / DEFAULT_RUN / "run.json").is_file() else PRETRAINED_NAME
 
 
 def list_runs(root: Path | None = None) -> list[Run]:

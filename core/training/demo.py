@@ -20,10 +20,9 @@ from tqdm import tqdm
 
 from core.config import GENRES, REPO_ROOT
 from core.library.catalog import CATALOGS_DIR, build_catalog
-from core.models.registry import default_model
-from core.runs.folder import runs_root
-from core.training.settings import TrainSettings, make_settings, with_options
-from core.training.train import train, train_seeds
+from core.runs.folder import default_model, runs_root
+from core.training.settings import TrainSettings, with_options
+from core.training.train import make_settings, train, train_seeds
 
 SYNTH_DIR: Path = REPO_ROOT / "data" / "synth"
 #: Parameters of the shipped synthetic set.

@@ -2,15 +2,14 @@
 
 :class:`TrainSettings` holds what every run has (data, split, seed, device, ids) and ``hyper``, the
 hyperparameters of the model's family (:class:`TorchSettings`, :class:`KNNSettings`, :class:`TransferSettings`).
-:func:`make_settings` builds one from flat keyword arguments and refuses options that do not apply to the kind.
+:func:`core.training.train.make_settings` builds one from flat keyword arguments and refuses options that do not apply
+to the kind.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
-
-from core.errors import InputError
 
 
 def _opt(default: Any, help_text: str, **extra: Any) -> Any:
@@ -80,25 +79,6 @@ class TrainSettings:
 #: Fields of :class:`TrainSettings` that the CLI offers (``model``, ``data``, ``hyper`` and ``group`` are special).
 COMMON_OPTIONS = tuple(f for f in fields(TrainSettings) if "help" in f.metadata)
 
-
-def make_settings(model: str, data: str, **options: Any) -> TrainSettings:
-    """Settings for ``model`` from flat options (``epochs=20, lr=2e-3, seed=1`` …).
-
-    Raises:
-        ValueError: an option that does not apply to the model's family, or an unknown model.
-    """
-    from core.models.registry import model_kind
-
-    family = model_kind(model).settings
-    if family is None:
-        raise InputError(f"The '{model}' model is pretrained: there is nothing to train.")
-    common = {f.name for f in fields(TrainSettings)} - {"model", "data", "hyper"}
-    own = {f.name for f in fields(family)}
-    wrong = sorted(set(options) - common - own)
-    if wrong:
-        raise InputError(f"{', '.join('--' + w.replace('_', '-') for w in wrong)} does not apply to {model}.")
-    hyper = family(**{k: v for k, v in options.items() if k in own})
-    return TrainSettings(model=model, data=data, hyper=hyper, **{k: v for k, v in options.items() if k in common})
 
 
 def with_options(settings: TrainSettings, **options: Any) -> TrainSettings:

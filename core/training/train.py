@@ -9,9 +9,10 @@ cache (files that cannot be read are reported in ``run.json`` and left out), cal
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -23,6 +24,24 @@ from core.errors import InputError
 from core.models.registry import model_kind
 from core.runs.folder import dataset_name, fingerprint, write_run
 from core.training.settings import TrainSettings
+
+
+def make_settings(model: str, data: str, **options: Any) -> TrainSettings:
+    """Settings for ``model`` from flat options (``epochs=20, lr=2e-3, seed=1`` …).
+
+    Raises:
+        InputError: an option that does not apply to the model's family, or an unknown model.
+    """
+    family = model_kind(model).settings
+    if family is None:
+        raise InputError(f"The '{model}' model is pretrained: there is nothing to train.")
+    common = {f.name for f in fields(TrainSettings)} - {"model", "data", "hyper"}
+    own = {f.name for f in fields(family)}
+    wrong = sorted(set(options) - common - own)
+    if wrong:
+        raise InputError(f"{', '.join('--' + w.replace('_', '-') for w in wrong)} does not apply to {model}.")
+    hyper = family(**{k: v for k, v in options.items() if k in own})
+    return TrainSettings(model=model, data=data, hyper=hyper, **{k: v for k, v in options.items() if k in common})
 
 
 def split_spec(settings: TrainSettings) -> SplitSpec:
