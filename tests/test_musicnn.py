@@ -25,9 +25,12 @@ from core.pretrained.musicnn import (
     SAMPLE_RATE,
     TAGGERS,
     FastMusicnn,
+    JointFrontend,
     MusicnnFrontend,
+    joint_frontend,
     load_musicnn_genre_model,
     load_reference_net,
+    load_tagger,
     song_patches,
     tag_vocabulary,
     taggram,
@@ -196,6 +199,52 @@ def test_fast_network_matches_reference(model: str, real_patches: torch.Tensor) 
         probs, features = FastMusicnn(reference, chunk=3)(real_patches)
     assert torch.allclose(probs, ref_probs, atol=1e-4, rtol=0)
     assert torch.allclose(features, ref_features, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("chunk", [1, 3])
+def test_joint_frontend_matches_each_taggers_own(chunk: int, real_patches: torch.Tensor) -> None:
+    nets = [FastMusicnn(load_reference_net(name)) for name in TAGGERS]
+    with torch.inference_mode():
+        fronts = JointFrontend(nets, chunk=chunk)(real_patches)
+        for net, front in zip(nets, fronts):
+            x = (real_patches * net.in_scale + net.in_shift)[:, None]
+            own = torch.cat([block(x) for block in net.frontend], dim=1)
+            assert front.shape == own.shape
+            assert torch.allclose(front, own, atol=1e-4, rtol=0)
+
+
+#: Genre probabilities of the genre model must stay within this of the layer-by-layer reference port (they were
+#: within 3e-6 when measured); embeddings (penultimate features, up to ~20 in size) within 1e-4 as well.
+GENRE_TOLERANCE = 1e-4
+
+
+def _reference_genre_model(segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``predict_segments`` computed with the plain port: front-end, each reference tagger, genre mapping."""
+    vocab = {name: tag_vocabulary(name) for name in TAGGERS}
+    with torch.inference_mode():
+        patches = MusicnnFrontend()(torch.from_numpy(segments))[:, :PATCH_FRAMES]
+        outs = {name: load_reference_net(name)(patches) for name in TAGGERS}
+    probs = genre_spectrum({name: o[0].numpy() for name, o in outs.items()}, vocab)
+    return probs, torch.cat([o[1] for o in outs.values()], dim=1).numpy()
+
+
+def test_genre_model_matches_the_reference_port_on_real_music(shared_data: Path) -> None:
+    model = load_musicnn_genre_model(device="cpu")
+    clips = sorted((shared_data / "musicnn_examples").glob("*.mp3")) + [shared_data / "fma" / "audio" / "000002.mp3"]
+    for clip in clips:
+        samples = load_audio(clip, sample_rate=SAMPLE_RATE).samples
+        segments, _ = cut_segments(samples, sample_rate=SAMPLE_RATE, segment_seconds=3.0)
+        probs, embeddings = model.predict_segments(segments)
+        ref_probs, ref_embeddings = _reference_genre_model(segments)
+        np.testing.assert_allclose(probs, ref_probs, atol=GENRE_TOLERANCE, rtol=0, err_msg=clip.name)
+        np.testing.assert_allclose(embeddings, ref_embeddings, atol=GENRE_TOLERANCE, rtol=0, err_msg=clip.name)
+
+
+def test_joint_frontend_is_shared_and_cached() -> None:
+    assert joint_frontend("cpu") is joint_frontend("cpu")
+    assert joint_frontend("cpu").chunk == 4
+    sizes = [[load_tagger(name, device="cpu").frontend[i].weight.shape[0] for name in TAGGERS] for i in range(5)]
+    assert joint_frontend("cpu").sizes == sizes
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
