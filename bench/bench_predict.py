@@ -77,8 +77,8 @@ def main() -> None:
         net = getattr(model, "net", None)
         stages = {
             "decode (soundfile, MP3 → float32)": lambda: sf.read(mp3, dtype="float32"),
-            "mix to mono, raw.mean(axis=1) (as core/audio/decode.py mixes)": lambda: raw.mean(axis=1, dtype=np.float32),
-            "mix to mono, 0.5 * (left + right) (bit-identical for stereo)": lambda: 0.5 * (raw[:, 0] + raw[:, 1]),
+            "mix to mono, raw.mean(axis=1) (numpy's mean, before)": lambda: raw.mean(axis=1, dtype=np.float32),
+            "mix to mono, 0.5 * (left + right) (as the decoder mixes)": lambda: 0.5 * (raw[:, 0] + raw[:, 1]),
             f"resample 44.1k → {cfg.sample_rate / 1000:g}k (soxr HQ)": lambda: soxr.resample(
                 mono, sr, cfg.sample_rate, "HQ"),
         }
