@@ -7,6 +7,7 @@ can never drift between training and inference.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -46,7 +47,7 @@ REPO_ROOT: Path = Path(__file__).resolve().parent.parent
 def repo_relative(path: str | Path) -> str:
     """``path`` relative to the repository when inside it or beside it (``../shared/data/…``), so run folders and
     catalogs move between machines; else absolute. POSIX separators."""
-    resolved = Path(path).resolve()
+    resolved = Path(os.path.abspath(path))  # not resolve(): a symlinked folder keeps the name it was given
     for base, prefix in ((REPO_ROOT, ""), (REPO_ROOT.parent, "../")):
         try:
             return prefix + resolved.relative_to(base).as_posix()

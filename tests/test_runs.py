@@ -79,11 +79,16 @@ def test_reevaluation_keeps_the_runs_test_tracks(tone_tree: Path, tmp_path: Path
     assert _test_tracks(again) == trained  # exactly the run's own test songs, no training song among them
     if rule == "files":
         assert trained == {f"{g}.{i:05d}" for g in ("blues", "metal", "pop") for i in (1, 4)}
-    # another dataset (a copy elsewhere): every track is evaluated unless a rule is named
+    # the same data moved elsewhere is recognised by its fingerprint: still exactly the run's test tracks
+    moved = tmp_path / "moved"
+    shutil.copytree(tone_tree / "audio", moved)
+    assert _test_tracks(evaluate_run("r", data=str(moved), progress=False)) == trained
+    # another dataset (here one song fewer): every track is evaluated unless a rule is named
     other = tmp_path / "other"
     shutil.copytree(tone_tree / "audio", other)
+    (other / "pop" / "pop.00005.wav").unlink()
     everything = evaluate_run("r", data=str(other), progress=False)
-    assert len(_test_tracks(everything)) == 18
+    assert len(_test_tracks(everything)) == 17
     named = evaluate_run("r", data=str(other), rule=f"files:{tone_tree / 'splits'}", out=tmp_path / "runs" / "n",
                          progress=False)
     assert _test_tracks(named) == {f"{g}.{i:05d}" for g in ("blues", "metal", "pop") for i in (1, 4)}

@@ -17,7 +17,7 @@ from core.analysis.evaluate import predict_tracks
 from core.config import repo_relative
 from core.data.cache import decodable_tracks, waveform_loader
 from core.data.splits import SPLIT_NAMES, SplitSpec, apply_split
-from core.errors import InputError
+from core.errors import GenreLabError, InputError
 from core.runs.folder import (
     dataset_name,
     fingerprint,
@@ -31,6 +31,18 @@ def _same_source(info: dict, data: str) -> bool:
     return info.get("dataset", {}).get("source") == repo_relative(data)
 
 
+def _as_trained(manifest: pd.DataFrame, info: dict) -> tuple[pd.DataFrame, dict] | None:
+    """``manifest`` split by the run's recorded rule when that gives exactly the data the run saw (same fingerprint,
+    wherever the data now lives), else None."""
+    try:
+        split, split_info = apply_split(manifest, SplitSpec.from_run_info(info.get("split", {})))
+    except (GenreLabError, ValueError):
+        return None
+    skipped = {s["path"] for s in info.get("skipped_files", [])}
+    seen = split[~split["path"].map(lambda p: repo_relative(p) in skipped)] if skipped else split
+    return (split, split_info) if fingerprint(seen) == info.get("dataset", {}).get("fingerprint") else None
+
+
 def evaluate_run(run: str | Path, *, data: str, split: str = "test", rule: str | None = None,
                  out: Path | None = None, progress: bool = True) -> Path:
     """Evaluate ``run`` on ``split`` ("train", "valid", "test" or "all") of ``data``.
@@ -39,13 +51,14 @@ def evaluate_run(run: str | Path, *, data: str, split: str = "test", rule: str |
         run: Run folder or run id.
         data: Data source (see :func:`core.data.sources.load_source`).
         split: Which part to evaluate.
-        rule: Split rule for the data (``--split`` text). Default: the run's recorded rule on the data it was
-            trained on, else ``all`` (every track of another dataset is a test track).
+        rule: Split rule for the data (``--split`` text). Default: the run's recorded rule when ``data`` is the
+            data the run was trained on (recognised by its fingerprint, wherever it lives now), else ``all`` (every
+            track of another dataset is a test track).
         out: The new folder (default ``<runs root>/<run_id>-on-<dataset>-<split>``).
 
     Raises:
-        ValueError: an unknown part, an empty part, genres the model does not know, or training data that
-            changed since the run (its fingerprint differs), which would make the split unreliable.
+        InputError: an unknown part, an empty part, genres the model does not know, or the run's own data source
+            changed since training (its fingerprint differs), which would make the split unreliable.
     """
     if split not in (*SPLIT_NAMES, "all"):
         raise InputError(f"Unknown split '{split}': choose train, valid, test or all.")
@@ -56,17 +69,17 @@ def evaluate_run(run: str | Path, *, data: str, split: str = "test", rule: str |
     from core.data.sources import load_source
 
     manifest = load_source(data)
-    same = _same_source(info, data)
+    trained = None if rule is not None else _as_trained(manifest, info)
+    same = trained is not None
     if rule is not None:
-        spec = SplitSpec.parse(rule, seed=int(info.get("seed", 0)))
-    elif same:
-        spec = SplitSpec.from_run_info(info.get("split", {}))
-    else:
-        spec = SplitSpec(kind="all")
-    manifest, split_info = apply_split(manifest, spec)
-    if same and rule is None and fingerprint(manifest) != info.get("dataset", {}).get("fingerprint"):
+        manifest, split_info = apply_split(manifest, SplitSpec.parse(rule, seed=int(info.get("seed", 0))))
+    elif trained is not None:  # the run's own data (wherever it lives now): exactly its split
+        manifest, split_info = trained
+    elif _same_source(info, data):
         raise InputError(f"'{data}' changed since run '{folder.name}' was trained (its tracks, labels or split "
                          "differ), so its test part cannot be rebuilt; name a split rule with --split-rule.")
+    else:  # other data: every track is a test track
+        manifest, split_info = apply_split(manifest, SplitSpec(kind="all"))
     tracks = manifest if split == "all" else manifest[manifest["split"] == split]
     if tracks.empty:
         raise InputError(f"The '{split}' part of '{data}' is empty (split rule: {split_info['kind']}).")
