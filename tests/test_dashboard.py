@@ -519,3 +519,30 @@ def test_home_builds_a_catalog_from_a_folder_of_own_songs(app: AppTest, runs_dir
     assert "Catalog 'mine': 3 added" in texts(app.success)
     assert (runs_dir.parent / "catalogs" / "mine" / "catalog.json").is_file()
     assert "mine" in app.selectbox(key="catalog").options
+
+
+def test_error_analysis_of_a_real_music_run_uses_the_real_audio(shipped_app: AppTest, shared_data: Path) -> None:
+    """cnn-gtzan's test songs are real GTZAN tracks in ../shared/data: spectrograms, players and Grad-CAM."""
+    run = Run(Path(__file__).resolve().parents[1] / "models" / "runs" / "cnn-gtzan")
+    shipped_app.run()
+    shipped_app.switch_page("views/errors.py").run()
+    shipped_app.selectbox(key="run").set_value(str(run.path)).run()
+    assert not shipped_app.exception and not shipped_app.warning
+    titles = [title for title, _ in figures(shipped_app)]
+    assert "Mel spectrogram" in titles and any(str(t).startswith("Grad-CAM for") for t in titles)
+    assert shipped_app.get("audio"), "the misclassified segments can be played"
+
+
+def test_error_analysis_says_when_a_runs_audio_is_not_here(shipped_app: AppTest, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    source = Path(__file__).resolve().parents[1] / "models" / "runs" / "knn-gtzan"
+    copy = tmp_path / "runs" / "knn-elsewhere"
+    shutil.copytree(source, copy)
+    preds = pd.read_parquet(copy / "predictions.parquet")
+    preds["path"] = "/nowhere/" + preds["path"].str.replace("../", "", regex=False)
+    preds.to_parquet(copy / "predictions.parquet", index=False)
+    monkeypatch.setenv("GENRE_LAB_RUNS", str(tmp_path / "runs"))
+    shipped_app.run()
+    shipped_app.switch_page("views/errors.py").run()
+    assert not shipped_app.exception
+    assert "not on this machine" in texts(shipped_app.warning)
