@@ -488,7 +488,7 @@ def test_speech_like_noise_is_not_music_on_home(shipped_app: AppTest) -> None:
     shipped_app.file_uploader(key="upload").upload("noise.wav", wav_bytes(noise), "audio/wav")
     shipped_app.run()
     assert not shipped_app.exception
-    assert "not music" in texts(shipped_app.error)
+    assert "does not sound like music" in texts(shipped_app.error)
     assert not shipped_app.metric, "no genre is presented as a call"
 
 
@@ -546,3 +546,12 @@ def test_error_analysis_says_when_a_runs_audio_is_not_here(shipped_app: AppTest,
     shipped_app.switch_page("views/errors.py").run()
     assert not shipped_app.exception
     assert "not on this machine" in texts(shipped_app.warning)
+
+
+def test_near_silence_is_called_silent_on_home(shipped_app: AppTest) -> None:
+    hiss = np.random.default_rng(1).standard_normal(SR * 6).astype(np.float32) * 10 ** (-70 / 20)  # -70 dBFS
+    shipped_app.run()
+    shipped_app.file_uploader(key="upload").upload("hiss.wav", wav_bytes(hiss), "audio/wav")
+    shipped_app.run()
+    assert not shipped_app.exception
+    assert "nearly silent" in texts(shipped_app.error) and not shipped_app.metric

@@ -179,12 +179,14 @@ def _verdict(pred: SongPrediction) -> bool:
     music = pred.music
     if music is None:
         return True
+    if music["verdict"] == "silent":
+        st.error(f"**This recording is nearly silent** (level {music['level_dbfs']:.0f} dBFS): a genre would be "
+                 "meaningless.", icon=":material/volume_off:")
+        return False
     if not music["is_music"]:
-        what = "silent" if music["verdict"] == "silent" else "not music"
-        st.error(f"**This sounds {what}** (speech, noise, tones or silence rather than a song): its distance from "
+        st.error(f"**This does not sound like music** (speech, noise or tones rather than a song): its distance from "
                  f"the music the model knows is {music['score']:.2f}, above the not-music cutoff "
-                 f"{music['cutoff']:.2f}; level {music['level_dbfs']:.0f} dBFS. A genre would be meaningless.",
-                 icon=":material/music_off:")
+                 f"{music['cutoff']:.2f}. A genre would be meaningless.", icon=":material/music_off:")
         return False
     if music["unusual"]:
         st.warning(f"**Music unlike anything the model was trained on** (distance {music['score']:.2f}, above "
