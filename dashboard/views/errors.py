@@ -68,13 +68,21 @@ def _tables(data: loaders.RunData, level: str, matrix: pd.DataFrame) -> None:
         st.dataframe(pairs, hide_index=True, key="pairs")
 
 
-def _example(data: loaders.RunData, row: pd.Series, *, audio_ok: bool, index: int) -> None:
+def _example(data: loaders.RunData, row: pd.Series, *, song_predicted: str | None, audio_ok: bool,
+             index: int) -> None:
+    """One example; ``song_predicted``: the song's (wrong) genre when the example stands for a whole song."""
     cfg = data.cfg
     label = f"{row['track_id']} · {row['start']:.0f}–{row['end']:.0f} s"
     probs = row[prob_columns(data.classes)].to_numpy(dtype=float)
     with st.container(border=True):
-        st.markdown(f"**{index}. {label}** — true *{row['true']}*, predicted *{row['predicted']}* "
-                    f"with {probs.max():.0%}")
+        if song_predicted is None:
+            st.markdown(f"**{index}. {label}** — true *{row['true']}*, predicted *{row['predicted']}* "
+                        f"with {probs.max():.0%}")
+        else:
+            lean = probs[data.classes.index(song_predicted)]
+            st.markdown(f"**{index}. {label}** — true *{row['true']}*, the song predicted *{song_predicted}*; this "
+                        f"segment gives {song_predicted} {lean:.0%} (its own top: *{row['predicted']}* "
+                        f"{probs.max():.0%})")
         left, right = st.columns([3, 2])
         with right:
             st.plotly_chart(charts.spectrum_bars(data.classes, probs, title="Segment probabilities", height=280),
@@ -157,7 +165,7 @@ def _examples(data: loaders.RunData, level: str) -> None:
         st.warning(f"The audio of this run's test songs is not on this machine (for example '{first or 'none'}'), "
                    "so spectrograms, players and saliency are hidden.")
     for i, (_, row) in enumerate(examples.head(int(shown)).iterrows(), start=1):
-        _example(data, row, audio_ok=audio_ok, index=i)
+        _example(data, row, song_predicted=predicted if level == "song" else None, audio_ok=audio_ok, index=i)
     if audio_ok:
         _saliency(data, examples.head(int(shown)))
 
