@@ -70,7 +70,9 @@ def _sf_bytes(data: np.ndarray, rate: int, **kw: object) -> bytes:
     return buffer.getvalue()
 
 
-def _av_bytes(data: np.ndarray, rate: int, *, fmt: str, codec: str) -> bytes:
+def pyav_bytes(data: np.ndarray, rate: int, *, fmt: str, codec: str) -> bytes:
+    """``data (n, channels)`` float in [-1, 1] encoded by PyAV (``fmt`` e.g. "ipod" for M4A, ``codec`` "aac" or
+    "alac"), frame by frame at the codec's frame size. Also the tests' M4A encoder."""
     import av
 
     buffer = io.BytesIO()
@@ -141,7 +143,7 @@ def seeds() -> dict[str, bytes]:
                                          ("x.aac", stereo, 44100, "adts", "aac"),
                                          ("opus.webm", _tone(0.5, 48000), 48000, "webm", "libopus")):
         try:
-            out[name] = _av_bytes(data, rate, fmt=fmt, codec=codec)
+            out[name] = pyav_bytes(data, rate, fmt=fmt, codec=codec)
         except ImportError:  # PyAV is optional for the project: no seeds it would make
             break
         except Exception as error:  # noqa: BLE001 - an FFmpeg build without this encoder: one seed fewer

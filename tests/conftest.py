@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -37,3 +40,16 @@ def noisy_tone(freq: float, *, seconds: float, rng: np.random.Generator, sr: int
     """A 0.3-amplitude sine plus Gaussian noise: float32 ``(seconds * sr,)``."""
     t = np.arange(int(seconds * sr)) / sr
     return (0.3 * np.sin(2 * np.pi * freq * t) + noise * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def load_fuzz_harness() -> ModuleType:
+    """``bench/fuzz_decode.py`` as a module (bench/ is not an installed package; its worker runs with
+    ``python -m bench.fuzz_decode`` from the repository root). Its seed encoders also serve the decoder tests."""
+    name = "fuzz_decode_under_test"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "bench" / "fuzz_decode.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module

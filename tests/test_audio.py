@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import load_fuzz_harness
 
 from core.audio.decode import (
     AudioError,
@@ -215,34 +216,9 @@ def _tagged_mp3(tmp_path: Path, version: int, *, picture_bytes: int = 1_500_000,
 
 
 def _m4a(path: Path, codec: str, *, seconds: float = 2.0) -> Path:
-    import av
-
-    tone = _tone(seconds, 44100, channels=2)
-    with av.open(str(path), "w", format="ipod") as container:
-        stream = container.add_stream(codec, rate=44100, layout="stereo")
-        fmt = stream.codec_context.format.name
-        data = np.ascontiguousarray(tone.T)
-        if fmt.startswith("s16"):
-            data = (data * 32767).astype(np.int16)
-        elif fmt.startswith("s32"):
-            data = (data * 2147483647).astype(np.int32)
-        if not fmt.endswith("p"):
-            data = np.ascontiguousarray(data.T).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(data, format=fmt, layout="stereo")
-        frame.sample_rate = 44100
-        step = stream.codec_context.frame_size or 4096
-        if step and codec == "alac":  # ALAC takes frames of its frame size
-            for i in range(0, tone.shape[0], step):
-                part = data[..., i : i + step] if fmt.endswith("p") else data[:, 2 * i : 2 * (i + step)]
-                f = av.AudioFrame.from_ndarray(np.ascontiguousarray(part), format=fmt, layout="stereo")
-                f.sample_rate, f.pts = 44100, i
-                for packet in stream.encode(f):
-                    container.mux(packet)
-        else:
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
+    """A stereo 44.1 kHz M4A (``codec`` "aac" or "alac") encoded with PyAV."""
+    path.write_bytes(load_fuzz_harness().pyav_bytes(_tone(seconds, 44100, channels=2), 44100, fmt="ipod",
+                                                    codec=codec))
     return path
 
 

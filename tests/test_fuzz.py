@@ -5,27 +5,12 @@ Goal: 0 exceptions other than AudioError, 0 crashes, 0 hangs. The long run is
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
-from types import ModuleType
 
 import pytest
+from conftest import load_fuzz_harness
 
-from core.config import REPO_ROOT
-
-
-def _load_fuzz() -> ModuleType:
-    """``bench/fuzz_decode.py`` as a module (bench/ is not an installed package; its worker runs with
-    ``python -m bench.fuzz_decode`` from the repository root)."""
-    spec = importlib.util.spec_from_file_location("fuzz_decode_under_test", REPO_ROOT / "bench" / "fuzz_decode.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz()
+fuzz = load_fuzz_harness()
 
 
 @pytest.fixture(scope="module")
