@@ -385,8 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("predict", _cmd_predict, "Genre spectrum and timeline of audio files.")
     p.add_argument("files", nargs="+", type=_existing, metavar="FILE")
-    p.add_argument("--model", default=None,
-                   help=MODEL_HELP)
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--json", action="store_true")
 
     p = add("top-tags", _cmd_top_tags, "Top tags of the pretrained musicnn tagger, one per line.")
@@ -407,8 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "leading '.')")
     where.add_argument("--out", type=Path, default=None,
                        help="an explicit catalog folder anywhere, instead of --name (load it by its path)")
-    b.add_argument("--model", default=None,
-                   help=MODEL_HELP)
+    b.add_argument("--model", default=None, help=MODEL_HELP)
     b.add_argument("--workers", type=int, default=None)
 
     s = csub.add_parser("search", help="find catalog songs by style, genre or text",
@@ -431,8 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("tag", _cmd_tag, "Write predicted genres into files' metadata tags (dry run unless --write).")
     p.add_argument("inputs", nargs="+", type=_existing, metavar="FILE_OR_DIR")
-    p.add_argument("--model", default=None,
-                   help=MODEL_HELP)
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--write", action="store_true")
     p.add_argument("--mode", choices=["replace", "append", "keep"], default="replace")
     p.add_argument("--report", type=Path, default=None, help="CSV report of old and new genres")
