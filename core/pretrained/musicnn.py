@@ -356,19 +356,19 @@ class JointFrontend(nn.Module):
             self.sizes.append(sizes)
 
     def forward(self, patches: torch.Tensor) -> list[torch.Tensor]:
-        """``(batch, 187, 96)`` → per tagger ``(batch, live channels, 187)``."""
-        n_nets = len(self.sizes[0])
-        out: list[list[torch.Tensor]] = [[] for _ in range(n_nets)]
-        for part in patches[:, None].split(self.chunk):
-            x = F.pad(part, (0, 0) + self.pad)
-            branches = []
-            for i, (start, stop) in enumerate(self.windows):
-                conv = F.conv2d(x[:, :, start:stop], getattr(self, f"weight{i}")).amax(dim=3)
-                sign, bias, scale, shift = (getattr(self, f"{n}{i}") for n in ("sign", "bias", "scale", "shift"))
-                branches.append((torch.relu(conv * sign + bias) * scale + shift).split(self.sizes[i], dim=1))
-            for k in range(n_nets):
-                out[k].append(torch.cat([parts[k] for parts in branches], dim=1))
-        return [torch.cat(chunks) for chunks in out]
+        """``(batch, 187, 96)`` → per tagger ``(batch, live channels, 187)``, :attr:`chunk` patches at a time."""
+        parts = [self.maps(part) for part in patches.split(self.chunk)]
+        return [torch.cat(chunks) for chunks in zip(*parts)]
+
+    def maps(self, patches: torch.Tensor) -> list[torch.Tensor]:
+        """The same as :meth:`forward` on all ``patches`` at once (full-resolution maps of the whole batch)."""
+        x = F.pad(patches[:, None], (0, 0) + self.pad)
+        branches = []
+        for i, (start, stop) in enumerate(self.windows):
+            conv = F.conv2d(x[:, :, start:stop], getattr(self, f"weight{i}")).amax(dim=3)
+            sign, bias, scale, shift = (getattr(self, f"{n}{i}") for n in ("sign", "bias", "scale", "shift"))
+            branches.append((torch.relu(conv * sign + bias) * scale + shift).split(self.sizes[i], dim=1))
+        return [torch.cat([parts[k] for parts in branches], dim=1) for k in range(len(self.sizes[0]))]
 
 
 # --- loading and tagging -----------------------------------------------------------------------------------------
