@@ -4,7 +4,7 @@ Run: ``python bench/bench_predict.py [--model RUN_ID] [--repeats 5] [--threads N
 (best and median of the repeats) and the real-time factor, with the machine's load average. Without a shipped run it
 times an untrained CNN of the same architecture (speed does not depend on the weights). For models on the pretrained
 musicnn taggers (``musicnn``, ``transfer``) it also times the mel front-end and the two taggers on the song's segments,
-and the taggers as each ran alone before they shared one front-end convolution (same outputs within 1e-4).
+the taggers on ONNX Runtime (the CPU path) and on torch, jointly and each alone (same outputs within 1e-4).
 """
 
 from __future__ import annotations
@@ -113,6 +113,8 @@ def _musicnn_stages(segments: np.ndarray) -> dict:
         load_tagger,
     )
 
+    from core.pretrained.runtime import run_taggers
+
     waves = torch.from_numpy(segments)
     frontend, joint = _frontend("cpu"), joint_frontend("cpu")
     nets = [load_tagger(name, device="cpu") for name in TAGGERS]
@@ -120,9 +122,10 @@ def _musicnn_stages(segments: np.ndarray) -> dict:
     n = len(segments)
     return {
         f"musicnn mel front-end ({n} segments)": lambda: _no_grad(frontend, waves),
-        f"both taggers, shared front-end conv ({n} segments)": lambda: _no_grad(
+        f"both taggers on ONNX Runtime (the CPU path; {n} segments)": lambda: run_taggers(patches.numpy()),
+        f"both taggers on torch, shared front-end conv ({n} segments)": lambda: _no_grad(
             lambda p: [net.head(front) for net, front in zip(nets, joint(p))], patches),
-        f"both taggers, each alone (before; {n} segments)": lambda: _no_grad(
+        f"both taggers on torch, each alone ({n} segments)": lambda: _no_grad(
             lambda p: [net(p) for net in nets], patches),
     }
 

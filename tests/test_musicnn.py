@@ -28,6 +28,7 @@ from core.pretrained.musicnn import (
     JointFrontend,
     MusicnnFrontend,
     joint_frontend,
+    joint_taggers,
     load_musicnn_genre_model,
     load_reference_net,
     load_tagger,
@@ -310,3 +311,20 @@ def test_genre_model_ranks_real_gtzan_clips(shared_data: Path) -> None:
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
         top_two = [GENRES[i] for i in np.argsort(-probs.mean(axis=0))[:2]]
         assert clip.name.split(".")[0] in top_two, (clip.name, top_two)
+
+
+def test_onnx_runtime_path_matches_the_torch_graph(real_patches: torch.Tensor, tmp_path: Path) -> None:
+    """The CPU path (ONNX Runtime on the shipped graph) and a fresh export both equal torch's JointTaggers."""
+    pytest.importorskip("onnx", reason="re-exporting needs the onnx package (requirements-dev.txt)")
+    from core.pretrained import runtime
+
+    with torch.inference_mode():
+        expected = [t.numpy() for t in joint_taggers("cpu")(real_patches)]
+    for a, b in zip(runtime.run_taggers(real_patches.numpy()), expected):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
+    fresh = runtime.export_taggers(tmp_path / "taggers.onnx")
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(fresh), providers=["CPUExecutionProvider"])
+    for a, b in zip(session.run(None, {"patches": real_patches.numpy()}), expected):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)

@@ -371,6 +371,28 @@ class JointFrontend(nn.Module):
         return [torch.cat([parts[k] for parts in branches], dim=1) for k in range(len(self.sizes[0]))]
 
 
+class JointTaggers(nn.Module):
+    """Both taggers on the same patches, sharing one :class:`JointFrontend`: the whole inference graph of the genre
+    model (what :mod:`core.pretrained.runtime` exports to ONNX).
+
+    ``(batch, 187, 96)`` → ``(MTT probabilities (batch, 50), MSD probabilities (batch, 50), embeddings (batch, 400))``,
+    an embedding being the MTT tagger's 200 penultimate features then the MSD tagger's. The whole batch goes through
+    at once: callers pass a few patches at a time (:attr:`chunk`).
+    """
+
+    def __init__(self, nets: list[FastMusicnn], *, chunk: int) -> None:
+        super().__init__()
+        self.chunk = chunk
+        self.front = JointFrontend(nets, chunk=chunk)
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(batch, 187, 96)`` → ``(mtt (batch, 50), msd (batch, 50), embeddings (batch, 400))``."""
+        (mtt, mtt_features), (msd, msd_features) = (net.head(front) for net, front in
+                                                     zip(self.nets, self.front.maps(patches)))
+        return mtt, msd, torch.cat([mtt_features, msd_features], dim=1)
+
+
 # --- loading and tagging -----------------------------------------------------------------------------------------
 
 def _check_tagger(model: str) -> str:
@@ -410,9 +432,15 @@ def load_tagger(model: str = "mtt", *, device: str | None = None) -> FastMusicnn
 def joint_frontend(device: str) -> JointFrontend:
     """Both taggers' front-ends as one :class:`JointFrontend` on ``device``, cached (4 patches at a time on the CPU:
     on 2 cores that beat 1, 2 and 8 with 2 torch threads, and 1 patch was 5% faster with 1 thread; 64 on CUDA)."""
+    return joint_taggers(device).front
+
+
+@lru_cache(maxsize=8)
+def joint_taggers(device: str) -> JointTaggers:
+    """Both taggers as one :class:`JointTaggers` on ``device``, cached (chunks of 4 patches on the CPU, 64 on CUDA)."""
     dev = torch.device(device)
     nets = [load_tagger(name, device=device) for name in TAGGERS]
-    return JointFrontend(nets, chunk=4 if dev.type == "cpu" else 64).to(dev).eval()
+    return JointTaggers(nets, chunk=4 if dev.type == "cpu" else 64).to(dev).eval()
 
 
 @lru_cache(maxsize=8)
@@ -527,25 +555,34 @@ class MusicnnGenreModel:
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(n, 48000)`` waveforms → ``(genre probabilities (n, 10), embeddings (n, 400))``, float32."""
+        tag_probs, embeddings = self.tag_segments(segments)
+        return genre_spectrum(tag_probs, _vocabularies()), embeddings
+
+    def tag_segments(self, segments: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """``(n, 48000)`` waveforms → ``({"mtt": (n, 50), "msd": (n, 50)} tag probabilities, embeddings (n, 400))``.
+
+        On the CPU the taggers run on ONNX Runtime (:mod:`core.pretrained.runtime`, the same graph, 1.3-1.5x faster
+        than torch here); on CUDA on torch. Both match the reference port within 1e-4.
+        """
         segments = np.asarray(segments, dtype=np.float32)
-        if segments.ndim != 2 or segments.shape[1] != PATCH_SAMPLES:
-            raise ValueError(f"Expected segments of shape (n, {PATCH_SAMPLES}) at 16 kHz, got {segments.shape}.")
+        if segments.ndim != 2 or segments.shape[1] != PATCH_SAMPLES or not len(segments):
+            raise ValueError(f"Expected segments of shape (n ≥ 1, {PATCH_SAMPLES}) at 16 kHz, got {segments.shape}.")
         frontend = _frontend(str(self.device))
-        probs: dict[str, list[np.ndarray]] = {name: [] for name in TAGGERS}
-        embeddings: list[np.ndarray] = []
+        outputs: list[tuple[np.ndarray, ...]] = []
         with torch.inference_mode():
             for start in range(0, len(segments), self.batch_size):
-                waves = torch.from_numpy(segments[start: start + self.batch_size]).to(self.device)
-                patches = frontend(waves)[:, :PATCH_FRAMES]
-                parts = []
-                fronts = joint_frontend(str(self.device))(patches)
-                for name, front in zip(TAGGERS, fronts):
-                    p, features = load_tagger(name, device=str(self.device)).head(front)
-                    probs[name].append(p.cpu().numpy())
-                    parts.append(features)
-                embeddings.append(torch.cat(parts, dim=1).cpu().numpy())
-        tag_probs = {name: np.concatenate(chunks) for name, chunks in probs.items()}
-        return genre_spectrum(tag_probs, _vocabularies()), np.concatenate(embeddings).astype(np.float32)
+                patches = frontend(torch.from_numpy(segments[start: start + self.batch_size]).to(self.device))
+                patches = patches[:, :PATCH_FRAMES]
+                if self.device.type == "cpu":
+                    from core.pretrained.runtime import run_taggers
+
+                    outputs.append(run_taggers(patches.numpy()))
+                else:
+                    net = joint_taggers(str(self.device))
+                    outputs.append(tuple(np.concatenate([t.cpu().numpy() for t in parts]) for parts in
+                                         zip(*(net(part) for part in patches.split(net.chunk)))))
+        mtt, msd, embeddings = (np.concatenate(parts) for parts in zip(*outputs))
+        return {"mtt": mtt, "msd": msd}, embeddings.astype(np.float32)
 
     def describe(self, embeddings: np.ndarray, *, level_dbfs: float) -> dict[str, object]:
         """Styles, descriptors and top tags (:func:`describe`); no music verdict (that needs a trained run)."""
