@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.audio.decode import load_audio, segment_audio
+from core.audio.decode import Decoded, load_audio, segment_audio
 from core.audio.files import bytes_hash
 from core.config import AudioConfig, from_repo
 from core.errors import InputError, NotFoundError
@@ -129,25 +131,50 @@ class Upload:
 _BY_DIGEST = {Upload: lambda upload: upload.digest}
 
 
-@st.cache_data(max_entries=8, show_spinner=False, hash_funcs=_BY_DIGEST)
-def analyse(upload: Upload, ref: str) -> "SongPrediction":
-    """:func:`core.analysis.predict.predict_song` of one upload with model ``ref``.
+#: Analyses kept for the server's life (the most recent first out when full).
+ANALYSES_KEPT = 8
+
+
+@st.cache_resource(show_spinner=False)
+def _analyses() -> tuple[OrderedDict, threading.Lock]:
+    """The server-wide store of analyses, ``(upload digest, model ref) → SongPrediction``, and its lock."""
+    return OrderedDict(), threading.Lock()
+
+
+def analyse(upload: Upload, ref: str, *, on_progress: Callable[[int, int], None] | None = None) -> "SongPrediction":
+    """:func:`core.analysis.predict.predict_song` of one upload with model ``ref``, on the same decoded samples the
+    page plays and draws (:func:`decoded`: the upload is decoded once per sample rate). The last
+    :data:`ANALYSES_KEPT` analyses are kept for every session (a hand-kept store, not ``st.cache_data``, so the
+    analysis can report ``on_progress(done, total)`` segments to the page). Results are shared: never modify them.
 
     Raises:
         core.audio.decode.AudioError: the bytes are not audio that can be analysed.
     """
     from core.analysis.predict import predict_song
 
-    return predict_song(upload.data, model=model(ref))
+    store, lock = _analyses()
+    key = (upload.digest, ref)
+    with lock:
+        if key in store:
+            store.move_to_end(key)
+            return store[key]
+    net = model(ref)
+    song = decoded(upload, net.cfg.sample_rate, net.cfg.max_seconds)
+    prediction = predict_song(song, model=net, on_progress=on_progress)
+    with lock:
+        store[key] = prediction
+        while len(store) > ANALYSES_KEPT:
+            store.popitem(last=False)
+    return prediction
 
 
 @st.cache_resource(max_entries=4, show_spinner=False, hash_funcs=_BY_DIGEST)
-def decoded(upload: Upload, sample_rate: int, max_seconds: float | None) -> np.ndarray:
-    """Mono float32 samples ``(n,)`` at ``sample_rate`` of an upload: one read-only array shared by reruns and
-    sessions (``cache_resource``: not copied on every rerun as ``cache_data`` would)."""
-    samples = load_audio(upload.data, sample_rate=sample_rate, max_seconds=max_seconds).samples
-    samples.flags.writeable = False
-    return samples
+def decoded(upload: Upload, sample_rate: int, max_seconds: float | None) -> Decoded:
+    """An upload decoded to mono float32 at ``sample_rate`` (:func:`core.audio.decode.load_audio`): one read-only
+    array shared by reruns and sessions (``cache_resource``: not copied on every rerun as ``cache_data`` would)."""
+    song = load_audio(upload.data, sample_rate=sample_rate, max_seconds=max_seconds)
+    song.samples.flags.writeable = False
+    return song
 
 
 def audio_path(path: str) -> Path:

@@ -10,6 +10,7 @@ follows. A song is flagged **between genres** when the top two genres of the spe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -31,6 +32,11 @@ class ModelOutputError(GenreLabError):
 
 #: Top-1 minus top-2 probability under which a song is "between genres".
 AMBIGUITY_MARGIN = 0.15
+#: Segments per model call when progress is reported (16 segments, 48 s of audio: one update every ~0.2 s).
+PROGRESS_BATCH = 16
+
+#: ``on_progress(done, total)``: segments analysed so far, of the song's total.
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -119,11 +125,22 @@ def summarise(segment_probs: np.ndarray, *, margin: float = AMBIGUITY_MARGIN) ->
 
 
 def predict_waveform(samples: np.ndarray, *, model: GenreModel, margin: float = AMBIGUITY_MARGIN,
-                     notices: list[str] | None = None, is_silent: bool = False) -> SongPrediction:
-    """Analyse a mono waveform ``(n,)`` already at ``model.cfg.sample_rate``."""
+                     notices: list[str] | None = None, is_silent: bool = False,
+                     on_progress: Progress | None = None) -> SongPrediction:
+    """Analyse a mono waveform ``(n,)`` already at ``model.cfg.sample_rate``.
+
+    ``on_progress(done, total)`` is called after every :data:`PROGRESS_BATCH` segments (same results either way).
+    """
     cfg = model.cfg
     segments, bounds = cut_segments(samples, sample_rate=cfg.sample_rate, segment_seconds=cfg.segment_seconds)
-    probs, embs = model.predict_segments(segments)
+    if on_progress is None:
+        probs, embs = model.predict_segments(segments)
+    else:
+        parts = []
+        for start in range(0, len(segments), PROGRESS_BATCH):
+            parts.append(model.predict_segments(segments[start: start + PROGRESS_BATCH]))
+            on_progress(min(start + PROGRESS_BATCH, len(segments)), len(segments))
+        probs, embs = (np.concatenate(arrays) for arrays in zip(*parts))
     if not (np.isfinite(probs).all() and np.isfinite(embs).all()):
         raise ModelOutputError("The model produced invalid numbers for this audio (not finite), so no genre can be "
                                "given; the file may hold extreme values.")
@@ -136,8 +153,9 @@ def predict_waveform(samples: np.ndarray, *, model: GenreModel, margin: float = 
 
 
 def predict_song(audio: str | Path | bytes | BinaryIO | Decoded, *, model: GenreModel,
-                 margin: float = AMBIGUITY_MARGIN) -> SongPrediction:
-    """Decode (at the model's rate, capped at ``cfg.max_seconds``) and analyse one song.
+                 margin: float = AMBIGUITY_MARGIN, on_progress: Progress | None = None) -> SongPrediction:
+    """Decode (at the model's rate, capped at ``cfg.max_seconds``) and analyse one song; ``on_progress`` as in
+    :func:`predict_waveform`.
 
     Raises:
         core.audio.decode.AudioError: the audio cannot be decoded (its message is for people).
@@ -149,4 +167,4 @@ def predict_song(audio: str | Path | bytes | BinaryIO | Decoded, *, model: Genre
     if decoded.sample_rate != cfg.sample_rate:
         samples = soxr.resample(samples, decoded.sample_rate, cfg.sample_rate, quality="HQ").astype(np.float32)
     return predict_waveform(samples, model=model, margin=margin, notices=decoded.notices,
-                            is_silent=decoded.is_silent)
+                            is_silent=decoded.is_silent, on_progress=on_progress)
