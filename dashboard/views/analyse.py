@@ -83,7 +83,7 @@ def _segment_view(pred: SongPrediction, upload: loaders.Upload, ref: str) -> Non
                                format_func=lambda i: _label(pred, i)) if n > 1 else 0
     cfg = loaders.model(ref).cfg
     start, end = (float(b) for b in pred.bounds[segment])
-    samples = loaders.decoded(upload, cfg.sample_rate, cfg.max_seconds)
+    samples = loaders.decoded(upload, cfg.sample_rate, cfg.max_seconds).samples
     piece = segment_audio(samples, start=start, end=end, sample_rate=cfg.sample_rate)
     left, right = st.columns([3, 2])
     with left:
@@ -262,15 +262,18 @@ def main() -> None:
     upload = loaders.Upload.of(data, name)
     st.audio(data, format=mime_type(name, default="audio/wav"))
     failure = None
-    with st.status("Analysing…", expanded=False) as status:
+    with st.status("Decoding…", expanded=False) as status:
         try:
-            pred = loaders.analyse(upload, ref)
+            def on_progress(done: int, total: int) -> None:
+                status.update(label=f"Analysing: {done} of {total} segments")
+
+            pred = loaders.analyse(upload, ref, on_progress=on_progress)
             n = len(pred.bounds)
             seconds = f"{pred.duration:.1f}".removesuffix(".0")
             if pred.is_silent:
                 status.update(label=f"{seconds} s of silence: nothing to analyse", state="error")
             else:
-                status.update(label=f"Analysed {seconds} s in {n} segment{'s' if n != 1 else ''}", state="complete")
+                status.update(label="Drawing the results…")
         except GenreLabError as error:
             status.update(label="This audio cannot be analysed", state="error")
             failure = str(error)
@@ -285,6 +288,7 @@ def main() -> None:
     if pred.is_silent:
         return
     _results(pred, upload, ref)
+    status.update(label=f"Analysed {seconds} s in {n} segment{'s' if n != 1 else ''}", state="complete")
 
 
 main()
