@@ -156,3 +156,26 @@ def f1_bars(per_genre: pd.DataFrame) -> go.Figure:
     fig.update_layout(height=360, margin=_MARGIN, yaxis=dict(range=[0, 1], title="F1 (song level)"),
                       legend_title_text="")
     return fig
+
+
+def learning_curve(curve: pd.DataFrame, *, x_title: str, y_title: str, title: str) -> go.Figure:
+    """A study's learning curve: mean ± std over seeds per point, one line per setting, chance as a dotted line.
+
+    ``curve``: :func:`core.analysis.compare.study_curve` rows (``line, x, x_label, mean, std, n_seeds, chance``).
+    """
+    fig = go.Figure()
+    for i, (line, part) in enumerate(curve.groupby("line", sort=False)):
+        colour = RUN_COLOURS[i % len(RUN_COLOURS)]
+        fig.add_trace(go.Scatter(
+            x=part["x"], y=part["mean"], name=line, mode="lines+markers", line=dict(color=colour),
+            error_y=dict(type="data", array=part["std"].fillna(0.0), visible=True),
+            customdata=np.stack([part["x_label"], part["std"].fillna(0.0), part["n_seeds"]], axis=1),
+            hovertemplate="%{customdata[0]}: %{y:.1%} ± %{customdata[1]:.1%} (%{customdata[2]} seeds)<extra></extra>"))
+    points = curve.drop_duplicates("x").sort_values("x")
+    fig.add_trace(go.Scatter(x=points["x"], y=points["chance"], name="chance (1 / genres)", mode="lines",
+                             line=dict(color="#94a3b8", dash="dot")))
+    fig.update_layout(title=title, height=420, margin=_MARGIN, legend_title_text="",
+                      xaxis=dict(title=x_title, tickvals=points["x"],
+                                 ticktext=points["x_label"].str.split(":").str[0]),
+                      yaxis=dict(title=y_title, tickformat=".0%", range=[0, 1.02]))
+    return fig

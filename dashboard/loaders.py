@@ -292,8 +292,10 @@ def tagged_copy(upload: Upload, genres: tuple[str, ...]) -> bytes:
 def model_choices(table: pd.DataFrame) -> dict[str, str]:
     """Model selector options ``{ref: label}``: runs trained on real music first (the default model leads, then by
     balanced accuracy), then the pretrained tagger's genre mapping, then runs that know only the synthetic set,
-    labelled as such. ``ref`` is a run folder or :data:`PRETRAINED_NAME`."""
+    labelled as such; trials of a study are left out. ``ref`` is a run folder or :data:`PRETRAINED_NAME`."""
     choices: dict[str, str] = {}
+    if not table.empty and "study" in table:  # a study's many trials are shown by the Compare page's curves
+        table = table[table["study"].fillna("") == ""]
     real = table[~table["synthetic"].astype(bool)] if not table.empty else table
     synthetic = table[table["synthetic"].astype(bool)] if not table.empty else table
 
@@ -377,3 +379,20 @@ def build_user_catalog(name: str, *, uploads: list[tuple[str, bytes]], folder: s
                            on_song=on_song)
     st.cache_resource.clear()  # the catalog list and any loaded catalog of that name are stale
     return report
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def study_runs(root: str) -> pd.DataFrame:
+    """:func:`core.analysis.compare.study_table` of the runs under ``root`` (one row per run of a study)."""
+    from core.analysis.compare import study_table
+
+    return study_table(list_runs(Path(root)))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def search_trials(root: str, study: str) -> pd.DataFrame | None:
+    """The trials file of a search study (:func:`core.cluster.search.trials_file`), None when there is none."""
+    from core.cluster.search import trials_file
+
+    path = trials_file(Path(root), study)
+    return pd.read_csv(path) if path.is_file() else None

@@ -288,12 +288,104 @@ def _cmd_convert(a: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(items: list[str] | None, flag: str) -> list[tuple[str, str]]:
+    """``NAME=VALUE`` texts of a repeated option as ``(name, value)`` (dashes in names become underscores)."""
+    out = []
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise CliError(f"{flag} takes NAME=VALUE, got '{item}'.")
+        out.append((name.strip().replace("-", "_"), value.strip()))
+    return out
+
+
+def _study_spec(a: argparse.Namespace):
+    from core.cluster.study import Distribution, StudySpec, nested_genre_subsets, option_converter
+
+    models = tuple(a.model)
+    grid = {n: tuple(option_converter(models, n)(v) for v in values.split(",")) for n, values in _pairs(a.grid, "--grid")}
+    fixed = {n: option_converter(models, n)(v) for n, v in _pairs(a.set, "--set")}
+    space = {n: Distribution.parse(v, convert=option_converter(models, n)) for n, v in _pairs(a.space, "--space")}
+    if bool(space) != bool(a.search):
+        raise CliError("a search needs both --search N and at least one --space NAME=DISTRIBUTION.")
+    try:
+        songs = tuple(None if v.strip() == "all" else int(v) for v in a.songs_per_genre.split(","))
+    except ValueError:
+        raise CliError(f"--songs-per-genre takes numbers or 'all', got '{a.songs_per_genre}'.") from None
+    if a.genres:
+        subsets = tuple(tuple(g.strip() for g in part.split(",") if g.strip()) for part in a.genres.split(";"))
+    elif a.genre_counts:
+        subsets = nested_genre_subsets(a.genre_counts, order=a.genre_order)
+    else:
+        subsets = (None,)
+    return StudySpec(name=a.name, data=a.data, models=models, seeds=tuple(a.seeds), songs_per_genre=songs,
+                     genre_subsets=subsets, grid=grid, fixed={"split": a.split, **fixed}, space=space,
+                     samples=a.search or 0, sample_seed=a.sample_seed)
+
+
+def _cmd_study(a: argparse.Namespace) -> int:
+    from core.analysis.compare import study_curve, study_table
+    from core.cluster.study import run_study, trials
+    from core.runs.folder import list_runs, runs_root
+
+    if a.address and a.engine != "ray":
+        raise CliError("--address names a Ray cluster: use it with --engine ray.")
+    spec = _study_spec(a)
+    root = a.runs_root or runs_root()
+    total, seen = len(trials(spec)), []
+
+    def show(event) -> None:
+        seen.append(event)
+        acc = f"  song acc. {event.song_accuracy:.3f}" if event.song_accuracy is not None else ""
+        took = f"  ({event.seconds:.0f} s)" if event.status != "skipped" else ""
+        note = f"  {event.message}" if event.message else ""
+        print(f"[{len(seen)}/{total}] {event.status:<7} {event.run_id}{acc}{took}{note}", flush=True)
+
+    report = run_study(spec, root=root, engine=a.engine, address=a.address, workers=a.workers, on_event=show,
+                       grace_epochs=a.grace_epochs, reduction=a.reduction)
+    done = report.count("done")
+    rate = f", {done / report.seconds * 3600:.0f} trials/hour" if done else ""
+    start = f", Ray started in {report.start_seconds:.1f} s" if report.start_seconds else ""
+    print(f"Study '{spec.name}' ({spec.mode}) in {report.root}: {done} trained, {report.count('skipped')} already "
+          f"there, {report.count('stopped')} stopped early, {report.count('failed')} failed; "
+          f"{report.seconds:.0f} s{rate}{start}.")
+    table = study_table(list_runs(report.root))
+    for x, varied in (("songs_per_genre", len(spec.songs_per_genre) > 1), ("n_genres", len(spec.genre_subsets) > 1)):
+        curve = study_curve(table, study=spec.name, x=x) if varied else None
+        if curve is None or curve.empty:
+            continue
+        print(f"\nsong accuracy by {'songs per genre' if x == 'songs_per_genre' else 'genres'} (mean ± std over seeds):")
+        for row in curve.itertuples(index=False):
+            spread = f" ± {row.std:.3f}" if row.n_seeds > 1 else ""
+            print(f"  {row.line:<28} {row.x_label:<48} {row.mean:.3f}{spread}  ({row.n_seeds} seeds)")
+    return 1 if report.count("failed") else 0
+
+
+def _cmd_ensemble(a: argparse.Namespace) -> int:
+    from core.models.ensemble import ensemble_settings
+    from core.runs.folder import Run
+    from core.training.train import train
+
+    run = Run(train(ensemble_settings(tuple(a.members), run_id=a.name, device=a.device)))
+    best = max((Run(m) for m in sorted((run.path / "members").iterdir())),
+               key=lambda m: m.metrics["song"]["balanced_accuracy"])
+    for label, r in (("ensemble", run), ("best member", best)):
+        song = r.metrics["song"]
+        print(f"{label:<12} {r.run_id:<24} song acc. {song['accuracy']:.3f}  balanced {song['balanced_accuracy']:.3f}"
+              f"  macro-F1 {song['macro_f1']:.3f}")
+    gain = run.metrics["song"]["balanced_accuracy"] - best.metrics["song"]["balanced_accuracy"]
+    print(f"Gain over the best member (song balanced accuracy): {gain:+.3f}. Run folder: {run.path}")
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------------------------------
 
 def _option_type(annotation: str) -> Callable[[str], object]:
     """argparse ``type`` for a settings field annotation (``int``, ``float | None``, ``tuple[int, ...]`` …)."""
     if annotation.startswith("tuple[int"):
         return lambda text: tuple(int(v) for v in text.split(",") if v.strip())
+    if annotation.startswith("tuple[str"):
+        return lambda text: tuple(v.strip() for v in text.split(",") if v.strip())
     for name, kind in (("int", int), ("float", float)):
         if annotation.split(" ")[0] == name:
             return kind
@@ -370,6 +462,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("train", _cmd_train, "Train a model and write a run folder under models/runs/.")
     _train_options(p)
+
+    p = add("study", _cmd_study, "Train a grid or a search of runs (a study) on Ray; resumable.")
+    p.add_argument("name", help="study name: its runs are NAME-<trial> in the runs folder")
+    p.add_argument("--data", required=True, help="data source, as for train")
+    p.add_argument("--model", type=lambda t: [m.strip() for m in t.split(",") if m.strip()], required=True,
+                   help="model kinds, e.g. transfer or cnn,crnn")
+    p.add_argument("--split", default="auto", help="split rule, as for train (default auto)")
+    p.add_argument("--seeds", type=_seeds, default=[0], help="one trial per seed for each setting (default 0)")
+    p.add_argument("--songs-per-genre", default="all",
+                   help="learning songs per genre, e.g. 5,10,20,all (test part untouched; default all)")
+    genres = p.add_mutually_exclusive_group()
+    genres.add_argument("--genres", default=None, help="genre subsets separated by ';', e.g. "
+                                                       "'blues,classical;blues,classical,metal'")
+    genres.add_argument("--genre-counts", type=_seeds, default=None,
+                        help="nested subsets of the first N genres of --genre-order, e.g. 2,3,5,8,10")
+    p.add_argument("--genre-order", type=lambda t: tuple(g.strip() for g in t.split(",") if g.strip()),
+                   default=None, help="the order --genre-counts takes genres in (default: the GTZAN order)")
+    p.add_argument("--grid", action="append", metavar="NAME=V1,V2",
+                   help="a hyperparameter and its values (repeatable; tuples written 16-32-32-32)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="a training option for every trial (repeatable), e.g. epochs=20, valid=0.2")
+    p.add_argument("--search", type=int, default=None, metavar="N",
+                   help="a search: N configurations drawn from --space, run on Ray Tune with ASHA (cnn, crnn)")
+    p.add_argument("--space", action="append", metavar="NAME=DIST",
+                   help="a searched hyperparameter: log:LOW:HIGH, uniform:LOW:HIGH or choice:A:B (repeatable)")
+    p.add_argument("--sample-seed", type=int, default=0, help="seed of the search's draws (default 0)")
+    p.add_argument("--grace-epochs", type=int, default=2, help="ASHA: epochs every trial gets (default 2)")
+    p.add_argument("--reduction", type=int, default=3, help="ASHA: keep the best 1/N at each rung (default 3)")
+    p.add_argument("--engine", choices=["ray", "local"], default="ray",
+                   help="ray: each trial a Ray task (default); local: one after another in this process")
+    p.add_argument("--address", default=None,
+                   help="the Ray cluster to join (default $RAY_ADDRESS, else a local Ray on this machine)")
+    p.add_argument("--workers", type=int, default=None, help="trials at once (default: one per CPU of Ray)")
+    p.add_argument("--runs-root", type=Path, default=None, help="runs folder (default $GENRE_LAB_RUNS or models/runs)")
+
+    p = add("ensemble", _cmd_ensemble, "Average several runs' probabilities into an ensemble run, evaluated on "
+                                       "their test part.")
+    p.add_argument("members", nargs="+", help="run ids or folders, trained on the same data and split")
+    p.add_argument("--name", required=True, help="run id of the ensemble")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
 
     p = add("evaluate", _cmd_evaluate, "Re-evaluate a run on another dataset or split into a new folder.")
     p.add_argument("run", help="run folder or run id")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from core.errors import InputError
-from core.training.settings import KNNSettings, TorchSettings, TransferSettings
+from core.training.settings import EnsembleSettings, KNNSettings, TorchSettings, TransferSettings
 
 #: Name that selects the pretrained tagger wherever a run is expected.
 PRETRAINED_NAME = "musicnn"
@@ -37,6 +37,8 @@ class ModelKind:
         settings: Hyperparameter dataclass of the family (``None``: pretrained, nothing to train).
         model_file: The file in a run folder that holds the trained parameters.
         saliency: The dashboard may show Grad-CAM / occlusion maps (a network over a mel spectrogram).
+        epochs: Trains in epochs with a validation score per epoch (its ``train`` takes ``on_epoch``), so a
+            study's scheduler can stop it early.
     """
 
     name: str
@@ -45,6 +47,7 @@ class ModelKind:
     settings: type | None
     model_file: str | None
     saliency: bool = False
+    epochs: bool = False
 
     def code(self) -> ModuleType:
         """The kind's module."""
@@ -52,10 +55,14 @@ class ModelKind:
 
 
 KINDS: dict[str, ModelKind] = {
-    "cnn": ModelKind("cnn", "CNN", "core.models.torchnet", TorchSettings, "weights.safetensors", saliency=True),
-    "crnn": ModelKind("crnn", "CRNN", "core.models.torchnet", TorchSettings, "weights.safetensors", saliency=True),
+    "cnn": ModelKind("cnn", "CNN", "core.models.torchnet", TorchSettings, "weights.safetensors", saliency=True,
+                     epochs=True),
+    "crnn": ModelKind("crnn", "CRNN", "core.models.torchnet", TorchSettings, "weights.safetensors", saliency=True,
+                      epochs=True),
     "knn": ModelKind("knn", "KNN (handcrafted features)", "core.models.knn", KNNSettings, "knn.npz"),
     "transfer": ModelKind("transfer", "musicnn + trained head", "core.models.transfer", TransferSettings, "head.npz"),
+    "ensemble": ModelKind("ensemble", "ensemble (mean of runs' probabilities)", "core.models.ensemble",
+                          EnsembleSettings, "ensemble.json"),
     PRETRAINED_NAME: ModelKind(PRETRAINED_NAME, "musicnn tags mapped to genres", "core.pretrained.musicnn", None,
                                None),
 }

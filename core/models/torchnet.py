@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,9 +107,12 @@ def _epoch_loss(net: torch.nn.Module, waves: np.ndarray, targets: np.ndarray, *,
     return total / len(waves), correct / len(waves), np.concatenate(probs)
 
 
-def train(settings: TrainSettings, manifest: pd.DataFrame, *, classes: tuple[str, ...],
-          progress: bool = True) -> tuple[TorchGenreModel, pd.DataFrame]:
-    """Train a CNN/CRNN; returns the best model (by validation song accuracy) and the history table."""
+def train(settings: TrainSettings, manifest: pd.DataFrame, *, classes: tuple[str, ...], progress: bool = True,
+          on_epoch: Callable[[dict[str, float]], None] | None = None) -> tuple[TorchGenreModel, pd.DataFrame]:
+    """Train a CNN/CRNN; returns the best model (by validation song accuracy) and the history table.
+
+    ``on_epoch`` receives each epoch's history row as it is written (a study's scheduler may stop the trial there).
+    """
     hp: TorchSettings = settings.hyper
     cfg = audio_config(hp)
     rng = seed_everything(settings.seed)
@@ -161,6 +165,8 @@ def train(settings: TrainSettings, manifest: pd.DataFrame, *, classes: tuple[str
         history.append({"epoch": epoch, "train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss,
                         "val_acc": va_acc, "val_segment_acc": va_acc_seg, "lr": lr,
                         "seconds": time.perf_counter() - started})
+        if on_epoch is not None:
+            on_epoch(history[-1])
         if progress:
             tqdm.write(f"epoch {epoch:3d}  train loss {tr_loss:.3f} acc {tr_acc:.3f}  "
                        f"valid loss {va_loss:.3f} song acc {va_acc:.3f}  lr {lr:.2g}")

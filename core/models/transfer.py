@@ -96,7 +96,8 @@ def audio_config(hyper: TransferSettings) -> AudioConfig:
 
 def train(settings: TrainSettings, manifest: pd.DataFrame, *, classes: tuple[str, ...],
           progress: bool = True) -> tuple[TransferGenreModel, pd.DataFrame]:
-    """Fit the head on the training split's window embeddings and the music reference; no history."""
+    """Fit the head on the training split's window embeddings (and the music reference unless
+    ``music_verdict`` is off); no history."""
     from core.pretrained.musicnn import load_musicnn_genre_model
 
     hp: TransferSettings = settings.hyper
@@ -106,8 +107,9 @@ def train(settings: TrainSettings, manifest: pd.DataFrame, *, classes: tuple[str
     per_song = song_embeddings(backbone, list(train_rows["path"]), hop_seconds=hp.hop_seconds, progress=progress)
     head = fit_head(per_song, class_index(train_rows["label"].to_numpy(dtype=object), classes),
                     n_classes=len(classes), hyper=hp, seed=settings.seed)
+    reference = fit_reference(per_song, seed=settings.seed) if hp.music_verdict else None
     return TransferGenreModel(kind="transfer", classes=classes, cfg=backbone.cfg, backbone=backbone, **head,
-                              reference=fit_reference(per_song, seed=settings.seed)), pd.DataFrame()
+                              reference=reference), pd.DataFrame()
 
 
 def fit_head(per_song: list[np.ndarray], labels: np.ndarray, *, n_classes: int, hyper: TransferSettings,

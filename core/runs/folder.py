@@ -211,13 +211,15 @@ class Run:
         return path
 
     def summary(self) -> dict[str, object]:
-        """One flat row for run tables: identity, data, split, seed, the kind's hyperparameters, headline metrics."""
+        """One flat row for run tables: identity (``study``: the study the run is a trial of, else ""), data, split,
+        seed, the kind's hyperparameters, headline metrics."""
         info, m = self.info, self.metrics
         hyper = self.hyperparameters()
         return {
             "run_id": self.run_id,
             "model": info["model"],
             "group": info.get("group", self.run_id),
+            "study": info.get("study", {}).get("name", ""),
             "dataset": info.get("dataset", {}).get("name", ""),
             "synthetic": self.synthetic,
             "split": info.get("split", {}).get("kind", ""),

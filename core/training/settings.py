@@ -1,7 +1,8 @@
 """Training settings, typed per model family; the CLI's ``train`` options are generated from these fields.
 
 :class:`TrainSettings` holds what every run has (data, split, seed, device, ids) and ``hyper``, the
-hyperparameters of the model's family (:class:`TorchSettings`, :class:`KNNSettings`, :class:`TransferSettings`).
+hyperparameters of the model's family (:class:`TorchSettings`, :class:`KNNSettings`, :class:`TransferSettings`,
+:class:`EnsembleSettings`).
 :func:`core.training.train.make_settings` builds one from flat keyword arguments and refuses options that do not apply
 to the kind.
 """
@@ -49,9 +50,18 @@ class TransferSettings:
     c: float = _opt(0.003, "inverse regularisation strength of the logistic regression")
     hop_seconds: float = _opt(1.5, "training windows start every this many seconds (3-s windows overlap)")
     balance: bool = _opt(True, "weight windows by 1/(windows of their song) x inverse genre frequency")
+    music_verdict: bool = _opt(True, "fit the reference of the training music for the 'is it music?' verdict "
+                                     "(musicness.npz, 1.3 MB; studies may leave it out)")
 
 
-FamilySettings = TorchSettings | KNNSettings | TransferSettings
+@dataclass(frozen=True)
+class EnsembleSettings:
+    """An ensemble: the runs whose probabilities it averages (nothing is fitted)."""
+
+    members: tuple[str, ...] = _opt((), "run ids or folders of the runs to average, e.g. transfer-gtzan,cnn-gtzan")
+
+
+FamilySettings = TorchSettings | KNNSettings | TransferSettings | EnsembleSettings
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,9 @@ class TrainSettings:
     valid: float = _opt(0.15, "validation fraction of a grouped split")
     test: float = _opt(0.15, "test fraction of a grouped split")
     seed: int = _opt(0, "seed of the split and the model")
+    songs_per_genre: int | None = _opt(None, "at most N learning songs (train + valid) per genre, drawn by the "
+                                             "seed; the test part is untouched")
+    genres: tuple[str, ...] | None = _opt(None, "only these genres, e.g. blues,classical (every part)")
     device: str | None = _opt(None, "cpu or cuda (default: cuda when present)")
     workers: int | None = _opt(None, "decoding processes (default: all cores)")
     run_id: str | None = _opt(None, "name of the run folder (default: model-data-seed-time)")

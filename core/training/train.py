@@ -9,6 +9,7 @@ cache (files that cannot be read are reported in ``run.json`` and left out), cal
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,8 +46,10 @@ def make_settings(model: str, data: str, **options: Any) -> TrainSettings:
 
 
 def split_spec(settings: TrainSettings) -> SplitSpec:
-    """The split rule of ``settings`` (``--split``, ``--valid``, ``--test``, ``--seed``)."""
-    return SplitSpec.parse(settings.split, valid=settings.valid, test=settings.test, seed=settings.seed)
+    """The split rule of ``settings`` (``--split``, ``--valid``, ``--test``, ``--seed``, and the study subsets
+    ``--songs-per-genre``, ``--genres``)."""
+    return SplitSpec.parse(settings.split, valid=settings.valid, test=settings.test, seed=settings.seed,
+                           songs_per_genre=settings.songs_per_genre, genres=settings.genres)
 
 
 def prepare_manifest(settings: TrainSettings, manifest: pd.DataFrame | None = None,
@@ -107,8 +110,15 @@ def _run_info(settings: TrainSettings, manifest: pd.DataFrame, split_info: dict,
     return info
 
 
-def train(settings: TrainSettings, *, root: Path | None = None, progress: bool = True) -> Path:
+def train(settings: TrainSettings, *, root: Path | None = None, progress: bool = True,
+          on_epoch: Callable[[dict[str, float]], None] | None = None, extra: dict[str, object] | None = None,
+          ) -> Path:
     """Train one model on one split, evaluate it on the test split and write its run folder.
+
+    Args:
+        on_epoch: Called with each epoch's history row (``epoch``, ``val_acc`` …) by kinds that train in epochs
+            (CNN, CRNN; a study's scheduler uses it); refused for the others.
+        extra: More ``run.json`` fields (a study's ``study`` record).
 
     Returns:
         The run folder. Nothing is written when training fails or is interrupted.
@@ -116,24 +126,28 @@ def train(settings: TrainSettings, *, root: Path | None = None, progress: bool =
     kind = model_kind(settings.model)
     if kind.settings is None or not isinstance(settings.hyper, kind.settings):
         raise InputError(f"Settings for '{settings.model}' need {kind.settings} hyperparameters.")
+    if on_epoch is not None and not kind.epochs:
+        raise InputError(f"'{settings.model}' is fitted in one step: it has no epochs to report.")
     if is_features_table(settings.data):
-        return _train_on_feature_table(settings, root=root)
+        return _train_on_feature_table(settings, root=root, extra=extra)
     started = time.perf_counter()
     manifest, split_info = prepare_manifest(settings)
     classes = class_order(manifest["label"])
     code = kind.code()
     manifest, skipped = decodable_tracks(manifest, code.audio_config(settings.hyper), workers=settings.workers,
                                          progress=progress)
-    model, history = code.train(settings, manifest, classes=classes, progress=progress)
+    epochs = {} if on_epoch is None else {"on_epoch": on_epoch}
+    model, history = code.train(settings, manifest, classes=classes, progress=progress, **epochs)
     train_seconds = time.perf_counter() - started
     test = manifest[manifest["split"] == "test"]
     predictions = predict_tracks(model, test, waveform=waveform_loader(model.cfg), progress=progress)
     durations = {"train_seconds": train_seconds, "evaluate_seconds": time.perf_counter() - started - train_seconds}
-    return write_run(_run_info(settings, manifest, split_info, durations, skipped), model=model, history=history,
-                     predictions=predictions, root=root)
+    info = {**_run_info(settings, manifest, split_info, durations, skipped), **(extra or {})}
+    return write_run(info, model=model, history=history, predictions=predictions, root=root)
 
 
-def _train_on_feature_table(settings: TrainSettings, *, root: Path | None) -> Path:
+def _train_on_feature_table(settings: TrainSettings, *, root: Path | None,
+                            extra: dict[str, object] | None) -> Path:
     """KNN on a public GTZAN feature CSV (no audio): fit on train+valid rows, evaluate the test rows."""
     import numpy as np
 
@@ -147,7 +161,7 @@ def _train_on_feature_table(settings: TrainSettings, *, root: Path | None) -> Pa
     manifest, split_info = prepare_manifest(settings, base.assign(row=np.arange(len(base))))
     model, predictions = fit_on_table(settings, features, manifest, classes=class_order(manifest["label"]))
     durations = {"train_seconds": time.perf_counter() - started, "evaluate_seconds": 0.0}
-    return write_run(_run_info(settings, manifest, split_info, durations, []), model=model,
+    return write_run({**_run_info(settings, manifest, split_info, durations, []), **(extra or {})}, model=model,
                      history=pd.DataFrame(), predictions=predictions, root=root)
 
 

@@ -1,12 +1,17 @@
-"""Compare runs: the table of runs, training curves, per-genre F1, the difference of two confusion matrices and
-mean ± std over seeds."""
+"""Compare runs: the table of runs, training curves, per-genre F1, the difference of two confusion matrices,
+mean ± std over seeds, and studies (learning curves by songs per genre or number of genres, search results)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from core.analysis.compare import default_comparison
+from core.analysis.compare import (
+    STUDY_METRICS,
+    default_comparison,
+    search_results,
+    study_curve,
+)
 from core.analysis.evaluate import row_shares
 from core.runs.folder import seed_summary
 from dashboard import charts, loaders
@@ -65,6 +70,41 @@ def _difference(table: pd.DataFrame, chosen: list[str]) -> None:
                "A better B is blue on the diagonal and red off it.")
 
 
+def _studies() -> None:
+    root = str(loaders.runs_root())
+    studies = loaders.study_runs(root)
+    if studies.empty:
+        return
+    st.subheader("Studies: learning curves and searches")
+    name = st.selectbox("Study", sorted(studies["study"].unique()), key="study")
+    runs = studies[studies["study"] == name]
+    metric = st.selectbox("Metric", list(STUDY_METRICS), format_func=STUDY_METRICS.get, key="study_metric")
+    seeds = runs["seed"].nunique()
+    st.caption(f"{len(runs)} runs of {', '.join(sorted(runs['model'].unique()))}, {seeds} seed(s) per setting; "
+               "every point is the mean over seeds, the bar ± one standard deviation. Rerun the study's command to "
+               "add what is missing: finished trials are skipped.")
+    if (runs["mode"] == "search").any():
+        results = search_results(studies, loaders.search_trials(root, name), study=name)
+        st.dataframe(results, hide_index=True, key="search_table", column_config={
+            "val_acc": st.column_config.NumberColumn("validation song acc. (last epoch)", format="%.3f"),
+            "song_accuracy": st.column_config.NumberColumn("test song acc.", format="%.3f"),
+            "epochs": st.column_config.NumberColumn("epochs", format="%d")})
+        st.caption("Ranked by validation songs (the test part never chose a setting); 'stopped' trials were ended "
+                   "early by the ASHA scheduler and have no run folder.")
+    axes = {"songs_per_genre": "training songs per genre (mean over genres)", "n_genres": "genres to tell apart"}
+    varied = {"songs_per_genre": runs["songs_per_genre"].fillna(-1).nunique() > 1,
+              "n_genres": runs["genres"].nunique() > 1}
+    for x, title in axes.items():
+        if not varied[x]:
+            continue
+        curve = study_curve(studies, study=name, x=x, metric=metric)
+        what = "training songs per genre" if x == "songs_per_genre" else "number of genres"
+        st.plotly_chart(charts.learning_curve(curve, x_title=title, y_title=STUDY_METRICS[metric],
+                                              title=f"{name}: {STUDY_METRICS[metric]} by {what}"), key=f"curve_{x}")
+        if x == "n_genres":
+            st.caption("Subsets: " + "; ".join(dict.fromkeys(curve["x_label"])) + ".")
+
+
 def main() -> None:
     st.title("Compare runs")
     table = loaders.current_runs()
@@ -80,6 +120,7 @@ def main() -> None:
     keep("compare_runs")
     if not chosen:
         st.info("Choose runs to compare.")
+        _studies()
         return
     tests = table[table["path"].isin(chosen)][["dataset", "split"]].drop_duplicates()
     if len(tests) > 1:
@@ -96,6 +137,7 @@ def main() -> None:
     st.plotly_chart(charts.f1_bars(loaders.per_genre(tuple(chosen))), key="f1")
     _difference(table, chosen)
     _seeds(table)
+    _studies()
 
 
 main()
