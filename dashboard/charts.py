@@ -45,29 +45,54 @@ def style_bars(styles: dict[str, float], *, top: int = 8, height: int = 300) -> 
     return fig
 
 
-def timeline(classes: Sequence[str], probs: np.ndarray, bounds: np.ndarray, *, selected: int | None) -> go.Figure:
-    """Time × genre heatmap of segment probabilities ``(n, C)`` at segment starts ``bounds[:, 0]`` (s).
+def timeline(classes: Sequence[str], probs: np.ndarray, bounds: np.ndarray, *, selected: int | None,
+             title: str = "Timeline", span: tuple[float, float] | None = None) -> go.Figure:
+    """Time × genre heatmap of segment probabilities ``(n, C)``; each column spans its segment's ``bounds`` (s),
+    so the last cell ends where the audio ends.
 
-    An invisible marker sits on every cell so that clicking a cell (plotly point selection) reports its segment
-    in ``customdata``; the selected segment is outlined.
+    An invisible marker sits on every cell and a click anywhere in the plot chooses the nearest one (plotly point
+    selection), reporting its segment in ``customdata``; the selected segment is outlined. ``span`` (s) limits the
+    x axis to a window of a long song (the default: the whole song).
     """
     starts = bounds[:, 0]
-    width = float(bounds[0, 1] - bounds[0, 0])
-    centres = starts + width / 2
-    fig = go.Figure(go.Heatmap(z=probs.T, x=centres, y=list(classes), colorscale="Plasma", zmin=0, zmax=1,
+    edges = np.append(starts, bounds[-1, 1])  # cell edges: a short last segment is drawn as short as it is
+    centres = (bounds[:, 0] + bounds[:, 1]) / 2
+    fig = go.Figure(go.Heatmap(z=probs.T, x=edges, y=list(classes), colorscale="Plasma", zmin=0, zmax=1,
                                colorbar=dict(title="probability", tickformat=".0%"), hoverinfo="skip"))
     cells = pd.DataFrame({"x": np.repeat(centres, len(classes)), "genre": list(classes) * len(starts),
                           "segment": np.repeat(np.arange(len(starts)), len(classes)),
                           "p": probs.reshape(-1)})
     fig.add_trace(go.Scatter(x=cells["x"], y=cells["genre"], mode="markers", customdata=cells["segment"],
-                             marker=dict(size=40, opacity=0.0, symbol="square"), showlegend=False,
-                             hovertemplate="%{x:.1f} s · %{y}: %{text}<extra>click to choose</extra>",
+                             marker=dict(size=12, opacity=0.0, symbol="square"), showlegend=False,
+                             hovertemplate="%{x:.1f} s · %{y}: %{text}<extra>click to play</extra>",
                              text=[f"{p:.0%}" for p in cells["p"]]))
     if selected is not None:
         fig.add_vrect(x0=bounds[selected, 0], x1=bounds[selected, 1], line=dict(color="#22d3ee", width=3))
-    fig.update_layout(title="Timeline (click a column to see and hear it below)", height=360, margin=_MARGIN,
-                      xaxis=dict(title="time (s)", range=[float(bounds[0, 0]), float(bounds[-1, 1])]),
+    x0, x1 = span if span is not None else (float(bounds[0, 0]), float(bounds[-1, 1]))
+    fig.update_layout(title=title, height=360, margin=_MARGIN, hoverdistance=-1,  # a click anywhere in a column
+                      xaxis=dict(title="time (s)", range=[x0, x1]),
                       yaxis=dict(range=[-0.5, len(classes) - 0.5]), clickmode="event+select", dragmode=False)
+    return fig
+
+
+def timeline_overview(probs: np.ndarray, bounds: np.ndarray, *, window: tuple[float, float],
+                      height: int = 130) -> go.Figure:
+    """The whole of a long song's timeline, small (genre rows unlabelled, same colours as :func:`timeline`), with
+    the window the timeline shows outlined; a click anywhere reports the nearest segment in ``customdata``."""
+    edges = np.append(bounds[:, 0], bounds[-1, 1])
+    centres = (bounds[:, 0] + bounds[:, 1]) / 2
+    rows = probs.shape[1]
+    fig = go.Figure(go.Heatmap(z=probs.T, x=edges, y=np.arange(rows), colorscale="Plasma", zmin=0, zmax=1,
+                               showscale=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=centres, y=np.full(len(centres), (rows - 1) / 2), mode="markers",
+                             customdata=np.arange(len(centres)), showlegend=False,
+                             marker=dict(size=8, opacity=0.0, symbol="square"),
+                             hovertemplate="%{x:.0f} s<extra>click to go there</extra>"))
+    fig.add_vrect(x0=window[0], x1=window[1], line=dict(color="#22d3ee", width=2))
+    fig.update_layout(title="The whole song (click a part to hear it)", height=height,
+                      margin=dict(l=10, r=10, t=30, b=10), hoverdistance=-1, clickmode="event+select", dragmode=False,
+                      xaxis=dict(title=None, range=[float(bounds[0, 0]), float(bounds[-1, 1])], ticksuffix=" s"),
+                      yaxis=dict(range=[-0.5, rows - 0.5], visible=False))
     return fig
 
 

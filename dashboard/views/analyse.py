@@ -15,6 +15,11 @@ from dashboard.state import clicked_point, keep, remember
 
 UPLOAD_TYPES = [ext.lstrip(".") for ext in AUDIO_EXTENSIONS]
 SOURCES = ["Upload a file", "Record with the microphone"]
+#: Timeline columns drawn at once: 40 segments (2 minutes). A 15-minute song has 300 segments, which drawn together
+#: would be columns ~1 px wide; a longer song's timeline shows the 2 minutes around the chosen segment.
+WINDOW = 40
+#: Plotly's zoom and pan tools make no sense on a chart that is clicked to choose (and they cover its title).
+NO_TOOLS = {"displayModeBar": False}
 
 
 def _recording() -> bytes | None:
@@ -59,43 +64,96 @@ def _choose_audio() -> tuple[bytes | None, str]:
     return _recording(), "recording.wav"
 
 
-def _pick_segment(event_key: str, pred: SongPrediction) -> None:
-    """Timeline click → the segment slider (runs before the rerun, so the slider shows the clicked segment)."""
+def _choose(segment: int, digest: str) -> None:
+    """Choose ``segment`` of the song ``digest`` and ask its player to start: each choice gets a new play count,
+    which makes a new player (Streamlit autoplays an autoplaying player once, when it first appears)."""
+    st.session_state["segment"] = segment
+    count = st.session_state["play"][2] + 1 if "play" in st.session_state else 1
+    st.session_state["play"] = (digest, segment, count)
+
+
+def _pick_segment(event_key: str, pred: SongPrediction, digest: str) -> None:
+    """Timeline click → choose that segment and play it (runs before the rerun, so everything below shows it).
+
+    Clicking the outlined column again clears plotly's selection: that plays the chosen segment again."""
     click = clicked_point(event_key)
-    if click:
-        point, data = click
-        segment = int(data[0] if isinstance(data, list) else data) if data is not None else None
-        if segment is None:
-            x = float(point["x"])
-            segment = int(((pred.bounds[:, 0] <= x) & (x < pred.bounds[:, 1])).argmax())
-        st.session_state["segment"] = segment
+    if not click:
+        _choose(st.session_state.get("segment", 0), digest)
+        return
+    point, data = click
+    segment = int(data[0] if isinstance(data, list) else data) if data is not None else None
+    if segment is None:
+        x = float(point["x"])
+        segment = int(((pred.bounds[:, 0] <= x) & (x < pred.bounds[:, 1])).argmax())
+    _choose(segment, digest)
+
+
+def _seconds(x: float) -> str:
+    """Seconds to a tenth, without a trailing '.0' (a 2.4-s clip is not called 2 or 3 s)."""
+    return f"{x:.1f}".removesuffix(".0")
 
 
 def _label(pred: SongPrediction, i: int) -> str:
     start, end = pred.bounds[i]
-    return f"{start:.0f}–{end:.0f} s"
+    return f"{_seconds(start)}–{_seconds(end)} s"
 
 
 def _segment_view(pred: SongPrediction, upload: loaders.Upload, ref: str) -> None:
-    """The chosen segment: slider (also set by clicking the timeline), spectrogram, player and probabilities."""
+    """The chosen segment: slider (also set by clicking the timeline), spectrogram, player and probabilities.
+
+    The player starts by itself when the person has just chosen the segment (a timeline click or the slider), never
+    when the page is merely drawn again."""
     n = len(pred.bounds)
     segment = st.select_slider("Segment", options=list(range(n)), key="segment",
-                               format_func=lambda i: _label(pred, i)) if n > 1 else 0
+                               format_func=lambda i: _label(pred, i), on_change=_slid, args=(upload.digest,),
+                               help="Or click a column of the timeline above.") if n > 1 else 0
+    keep("segment")
     cfg = loaders.model(ref).cfg
     start, end = (float(b) for b in pred.bounds[segment])
     samples = loaders.decoded(upload, cfg.sample_rate, cfg.max_seconds).samples
     piece = segment_audio(samples, start=start, end=end, sample_rate=cfg.sample_rate)
+    digest, played, count = st.session_state.get("play", ("", 0, 0))
+    chosen = (digest, played) == (upload.digest, segment)
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(charts.mel_image(loaders.spectrogram(piece, cfg.to_json()),
                                          hop_seconds=cfg.hop_length / cfg.sample_rate,
                                          band_hz=loaders.band_hz(cfg.to_json()),
                                          title=f"Mel spectrogram of {_label(pred, segment)}"), key="segment_mel")
-        st.audio(piece, sample_rate=cfg.sample_rate)
+        st.audio(piece, sample_rate=cfg.sample_rate, autoplay=chosen,
+                 alt=f"Segment {_label(pred, segment)}" + (f" (choice {count})" if chosen else ""))
     with right:
         st.plotly_chart(charts.spectrum_bars(pred.classes, pred.segment_probs[segment],
                                              title=f"Segment {_label(pred, segment)}", height=300),
                         key="segment_bars")
+
+
+def _slid(digest: str) -> None:
+    """The segment slider moved: play that segment, as a timeline click does."""
+    _choose(st.session_state["segment"], digest)
+
+
+def _timeline(pred: SongPrediction, digest: str) -> None:
+    """The time × genre heatmap. A song longer than :data:`WINDOW` segments is shown a window at a time, so that
+    every column stays wide enough to click, under a small picture of the whole song: a click there plays that
+    part of the song and moves the window to it (as choosing a segment with the slider below does)."""
+    n = len(pred.bounds)
+    first, last = 0, n
+    if n > WINDOW:
+        window = min(st.session_state.get("segment", 0), n - 1) // WINDOW
+        first, last = window * WINDOW, min(n, (window + 1) * WINDOW)
+    span = (float(pred.bounds[first, 0]), float(pred.bounds[last - 1, 1]))
+    if n > WINDOW:
+        st.plotly_chart(charts.timeline_overview(pred.segment_probs, pred.bounds, window=span), key="overview",
+                        on_select=lambda: _pick_segment("overview", pred, digest), selection_mode="points",
+                        config=NO_TOOLS)
+    part = f" {_seconds(span[0])}–{_seconds(span[1])} s" if n > WINDOW else ""
+    how = "click a column to see and hear it below" if n > 1 else "click to hear it below"
+    st.plotly_chart(charts.timeline(pred.classes, pred.segment_probs, pred.bounds,
+                                    selected=st.session_state.get("segment", 0),
+                                    title=f"Timeline{part} ({how})", span=span),
+                    key="timeline", on_select=lambda: _pick_segment("timeline", pred, digest),
+                    selection_mode="points", config=NO_TOOLS)
 
 
 def _own_catalog() -> None:
@@ -224,15 +282,17 @@ def _results(pred: SongPrediction, upload: loaders.Upload, ref: str) -> None:
     else:
         st.caption(f"A clear call: {top[0][0]} leads by {pred.margin:.0%} (the between-genres flag is raised under "
                    f"{AMBIGUITY_MARGIN:.0%}).")
-    if st.session_state.get("segment", 0) >= len(pred.bounds):
-        st.session_state["segment"] = 0
+    if "timeline" not in st.session_state:  # the timeline was not on screen: nothing was just chosen to play
+        st.session_state.pop("play", None)
+    remember("segment", list(range(len(pred.bounds))))  # the chosen segment survives a visit to another page
+    if st.session_state.get("segment_of") != upload.digest or st.session_state.get("segment", 0) >= len(pred.bounds):
+        st.session_state["segment"] = 0  # a new song starts at its beginning
+        st.session_state["segment_of"] = upload.digest
     left, right = st.columns([2, 3])
     with left:
         st.plotly_chart(charts.spectrum_bars(pred.classes, pred.spectrum), key="spectrum")
     with right:
-        st.plotly_chart(charts.timeline(pred.classes, pred.segment_probs, pred.bounds,
-                                        selected=st.session_state.get("segment", 0)),
-                        key="timeline", on_select=lambda: _pick_segment("timeline", pred), selection_mode="points")
+        _timeline(pred, upload.digest)
     _styles(pred)
     _segment_view(pred, upload, ref)
     _recommendations(upload)
