@@ -7,7 +7,6 @@ song catalogs from ``$GENRE_LAB_CATALOGS``, else ``data/catalogs``.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import tempfile
 import threading
@@ -26,7 +25,7 @@ from core.audio.files import bytes_hash
 from core.config import AudioConfig, from_repo
 from core.errors import InputError, NotFoundError
 from core.models.registry import DEFAULT_RUN, PRETRAINED_NAME, model_kind
-from core.runs.folder import Run, list_runs, load_model, runs_root, runs_table
+from core.runs.folder import Run, list_runs, load_model, resolve_run, runs_root, runs_table
 
 if TYPE_CHECKING:  # heavy (torch, scikit-learn): imported when a page first needs them
     from core.analysis.predict import SongPrediction
@@ -40,12 +39,10 @@ MAKE_A_RUN = "python -m core demo"
 
 @st.cache_data(ttl=60, show_spinner=False)
 def pretrained_available() -> bool:
-    """Whether the pretrained tagger can load: its code and its converted weights are present."""
-    if importlib.util.find_spec("core.pretrained.musicnn") is None:
-        return False
-    from core.pretrained.musicnn import PRETRAINED_DIR, TAGGERS
+    """Whether the pretrained tagger can load: its converted weights are present (imports no torch)."""
+    from core.pretrained import weights_present
 
-    return all((PRETRAINED_DIR / f"musicnn_{name}.safetensors").is_file() for name in TAGGERS)
+    return weights_present()
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -108,10 +105,22 @@ def load_run(path: str) -> RunData:
     return run_data(path, (Path(path) / "run.json").stat().st_mtime)
 
 
+def model_key(ref: str) -> str:
+    """One name per model: a run's resolved folder (whether ``ref`` is its id or a path), or
+    :data:`PRETRAINED_NAME`. The catalog names its model by run id and Home by path; both must share one load and
+    one analysis of a song."""
+    return ref if ref == PRETRAINED_NAME else str(resolve_run(ref).resolve())
+
+
+def model(ref: str) -> GenreModel:
+    """A loaded model (run id, run folder or :data:`PRETRAINED_NAME`), loaded once per :func:`model_key` and kept
+    for the server's life."""
+    return _loaded_model(model_key(ref))
+
+
 @st.cache_resource(max_entries=6, show_spinner=False)
-def model(ref: str) -> "GenreModel":
-    """A loaded model (run folder path or :data:`core.models.base.PRETRAINED_NAME`), kept for the server's life."""
-    return load_model(ref)
+def _loaded_model(key: str) -> GenreModel:
+    return load_model(key)
 
 
 @dataclass(frozen=True)
@@ -123,7 +132,7 @@ class Upload:
     digest: str
 
     @classmethod
-    def of(cls, data: bytes, name: str) -> "Upload":
+    def of(cls, data: bytes, name: str) -> Upload:
         """Wrap bytes; the digest is the same as :func:`core.audio.files.content_hash` gives the file."""
         return cls(data=data, name=name, digest=bytes_hash(data))
 
@@ -141,7 +150,7 @@ def _analyses() -> tuple[OrderedDict, threading.Lock]:
     return OrderedDict(), threading.Lock()
 
 
-def analyse(upload: Upload, ref: str, *, on_progress: Callable[[int, int], None] | None = None) -> "SongPrediction":
+def analyse(upload: Upload, ref: str, *, on_progress: Callable[[int, int], None] | None = None) -> SongPrediction:
     """:func:`core.analysis.predict.predict_song` of one upload with model ``ref``, on the same decoded samples the
     page plays and draws (:func:`decoded`: the upload is decoded once per sample rate). The last
     :data:`ANALYSES_KEPT` analyses are kept for every session (a hand-kept store, not ``st.cache_data``, so the
@@ -153,7 +162,7 @@ def analyse(upload: Upload, ref: str, *, on_progress: Callable[[int, int], None]
     from core.analysis.predict import predict_song
 
     store, lock = _analyses()
-    key = (upload.digest, ref)
+    key = (upload.digest, model_key(ref))
     with lock:
         if key in store:
             store.move_to_end(key)

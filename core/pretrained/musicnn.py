@@ -42,7 +42,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from core.audio.decode import load_audio
-from core.config import GENRES, REPO_ROOT, AudioConfig
+from core.config import GENRES, AudioConfig
+from core.pretrained import PRETRAINED_DIR, TAGGERS
 from core.pretrained.genre_map import genre_spectrum
 
 SAMPLE_RATE = 16000
@@ -58,8 +59,6 @@ MAX_LOG_MEL = float(np.log10(10000 * 65504.0 + 1))
 #: Front-end channels whose output cannot move by more than this for any input are computed as constants (see
 #: :class:`_PooledConv`): training left 45-190 of each 204-filter timbral layer with kernels of ~1e-27.
 DEAD_TOLERANCE = 1e-7
-PRETRAINED_DIR: Path = REPO_ROOT / "models" / "pretrained"
-TAGGERS: tuple[str, ...] = ("mtt", "msd")
 
 
 # --- front-end ---------------------------------------------------------------------------------------------------
@@ -564,7 +563,7 @@ class MusicnnGenreModel:
         On the CPU the taggers run on ONNX Runtime (:mod:`core.pretrained.runtime`, the same graph, 1.3-1.5x faster
         than torch here); on CUDA on torch. Both match the reference port within 1e-4.
         """
-        segments = np.asarray(segments, dtype=np.float32)
+        segments = np.require(segments, dtype=np.float32, requirements="W")  # torch wants writable arrays
         if segments.ndim != 2 or segments.shape[1] != PATCH_SAMPLES or not len(segments):
             raise ValueError(f"Expected segments of shape (n ≥ 1, {PATCH_SAMPLES}) at 16 kHz, got {segments.shape}.")
         frontend = _frontend(str(self.device))

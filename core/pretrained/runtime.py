@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.pretrained.musicnn import PATCH_FRAMES, PRETRAINED_DIR, N_MELS
+from core.pretrained.musicnn import N_MELS, PATCH_FRAMES, PRETRAINED_DIR
 
 ONNX_PATH: Path = PRETRAINED_DIR / "musicnn_taggers.onnx"
 #: Patches per ONNX Runtime call: 8-16 were fastest on 2 cores (1 was 30 % slower, 4 about 5 %).
