@@ -322,8 +322,11 @@ def main() -> None:
     upload = loaders.Upload.of(data, name)
     st.audio(data, format=mime_type(name, default="audio/wav"))
     failure = None
-    with st.status("Decoding…", expanded=False) as status:
+    with st.status("Loading the model…", expanded=False) as status:
         try:
+            loaders.model(ref)  # loaded once per server; a label while it loads the first time
+            status.update(label="Decoding…")
+
             def on_progress(done: int, total: int) -> None:
                 status.update(label=f"Analysing: {done} of {total} segments")
 
