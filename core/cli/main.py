@@ -49,6 +49,21 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got '{text}'") from None
 
 
+def _engine(a: argparse.Namespace) -> dict[str, str | None]:
+    """``engine`` and ``address`` of a command with :func:`_engine_options` (``--address`` needs ``--engine ray``)."""
+    if a.address and a.engine != "ray":
+        raise CliError("--address names a Ray cluster: use it with --engine ray.")
+    return {"engine": a.engine, "address": a.address}
+
+
+def _engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: worker processes here (default); ray: Ray Data, on this machine or a cluster "
+                        "(pip install -r requirements-cluster.txt; README: Running on a Ray cluster)")
+    p.add_argument("--address", default=None,
+                   help="the Ray cluster to join with --engine ray (default $RAY_ADDRESS, else a local Ray)")
+
+
 # --- command handlers --------------------------------------------------------------------------------------------
 
 def _cmd_synth(a: argparse.Namespace) -> int:
@@ -95,7 +110,8 @@ def _cmd_cache(a: argparse.Namespace) -> int:
         print(f"{a.source} has no audio files (a feature table?): nothing to cache.")
         return 0
     cfg = AudioConfig()
-    report = warm_cache(paths, sample_rate=cfg.sample_rate, max_seconds=cfg.max_seconds, workers=a.workers)
+    report = warm_cache(paths, sample_rate=cfg.sample_rate, max_seconds=cfg.max_seconds, workers=a.workers,
+                        **_engine(a))
     print(f"{report.total} files in {report.seconds:.1f} s: {report.decoded} decoded, {report.cached} already "
           f"cached, {len(report.failed)} unreadable. Cache: {report.cache_dir}")
     for path, reason in report.failed:
@@ -194,7 +210,7 @@ def _cmd_catalog(a: argparse.Namespace) -> int:
     from core.library.catalog import build_catalog, catalog_model
 
     model = a.model or catalog_model(a.name, out=a.out) or _model(a)  # an existing catalog keeps its model
-    report = build_catalog(a.folder, name=a.name, out=a.out, model=model, workers=a.workers)
+    report = build_catalog(a.folder, name=a.name, out=a.out, model=model, workers=a.workers, **_engine(a))
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"Catalog '{a.name or report.folder.name}': {report.added} added, {report.skipped} unchanged, "
@@ -458,7 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("cache", _cmd_cache, "Decode a data source once into the on-disk waveform cache (resumable).")
     p.add_argument("source", help="dataset folder or CSV manifest")
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--workers", type=int, default=None, help="processes, or Ray tasks (default: all cores)")
+    _engine_options(p)
 
     p = add("train", _cmd_train, "Train a model and write a run folder under models/runs/.")
     _train_options(p)
@@ -539,7 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--out", type=Path, default=None,
                        help="an explicit catalog folder anywhere, instead of --name (load it by its path)")
     b.add_argument("--model", default=None, help=MODEL_HELP)
-    b.add_argument("--workers", type=int, default=None)
+    b.add_argument("--workers", type=int, default=None,
+                   help="processes (default: all cores, at most 4), or Ray actors (default: one per CPU of Ray)")
+    _engine_options(b)
 
     s = csub.add_parser("search", help="find catalog songs by style, genre or text",
                         description="Songs of a catalog with a style among their strongest, a predicted or tagged "

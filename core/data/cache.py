@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ from tqdm import tqdm
 from core.audio import decode as audio
 from core.audio.files import content_hash
 from core.config import REPO_ROOT
+from core.errors import InputError
 
 if TYPE_CHECKING:
     from core.config import AudioConfig
@@ -166,10 +168,11 @@ class CacheReport:
         return self.decoded + self.cached + len(self.failed)
 
 
-def _warm_one(path: str, sample_rate: int, max_seconds: float | None, root: str) -> tuple[str, str, str]:
-    """Worker: ``(path, "decoded" | "cached" | "failed", reason)``."""
+def warm_file(path: str, *, sample_rate: int, max_seconds: float | None, root: Path) -> tuple[str, str, str]:
+    """Decode ``path`` into the cache at ``root`` unless it is there: ``(path, "decoded" | "cached" | "failed",
+    reason)``; never raises for a bad file. Runs in the local workers and in Ray's tasks (:mod:`core.cluster.cache`)."""
     try:
-        _, samples = _ensure(path, sample_rate=sample_rate, max_seconds=max_seconds, root=Path(root))
+        _, samples = _ensure(path, sample_rate=sample_rate, max_seconds=max_seconds, root=root)
     except audio.AudioError as error:
         return path, "failed", str(error)
     except Exception as error:  # noqa: BLE001 - one bad file must never abort a pass over thousands
@@ -178,36 +181,51 @@ def _warm_one(path: str, sample_rate: int, max_seconds: float | None, root: str)
 
 
 def warm_cache(paths: list[str | Path], *, sample_rate: int, max_seconds: float | None = None,
-               workers: int | None = None, progress: bool = True,
-               cache_dir: str | Path | None = None) -> CacheReport:
+               workers: int | None = None, progress: bool = True, cache_dir: str | Path | None = None,
+               engine: str = "local", address: str | None = None) -> CacheReport:
     """Decode every file not yet cached, in parallel; already cached files are skipped without decoding.
 
     Args:
         paths: Audio files (duplicates are visited once).
         sample_rate: Output rate in Hz.
         max_seconds: Decode at most this many seconds per file (None: all).
-        workers: Processes (default: all CPU cores); 1 runs in this process.
+        workers: Processes (default: all CPU cores); 1 runs in this process. With ``engine="ray"``, concurrent
+            Ray tasks (default: every CPU of the Ray cluster).
         progress: Show a tqdm bar.
         cache_dir: Cache folder (default: see :func:`cache_root`).
+        engine: ``"local"`` (processes here) or ``"ray"`` (Ray Data tasks, :mod:`core.cluster.cache`; the cache
+            folder must then be one that every node writes).
+        address: The Ray cluster to join (``engine="ray"`` only; default ``$RAY_ADDRESS``, else a local Ray).
 
     Returns:
         A :class:`CacheReport`; unreadable files are listed in ``failed``, never raised.
+
+    Raises:
+        InputError: an unknown engine.
+        core.cluster.session.RayUnavailableError: ``engine="ray"`` and Ray cannot start or be reached.
+        core.cluster.files.RayWorkError: ``engine="ray"`` and the work cannot run there.
     """
+    if engine not in ("local", "ray"):
+        raise InputError(f"Unknown engine '{engine}': use local or ray.")
     root = cache_root(cache_dir)
     report = CacheReport(cache_dir=root)
     unique = list(dict.fromkeys(str(p) for p in paths))
-    workers = max(1, min(workers or os.cpu_count() or 1, len(unique) or 1))
     start = time.perf_counter()
     bar = tqdm(total=len(unique), desc="cache", unit="file", disable=not progress)
-    if workers == 1:
-        results = (_warm_one(p, sample_rate, max_seconds, str(root)) for p in unique)
-        _collect(results, report, bar)
+    if engine == "ray":
+        from core.cluster.cache import warm_on_ray
+
+        _collect(warm_on_ray(unique, sample_rate=sample_rate, max_seconds=max_seconds, root=root, workers=workers,
+                             address=address), report, bar)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            chunk = max(1, min(16, len(unique) // (workers * 4)))
-            results = pool.map(_warm_one, unique, [sample_rate] * len(unique), [max_seconds] * len(unique),
-                               [str(root)] * len(unique), chunksize=chunk)
-            _collect(results, report, bar)
+        workers = max(1, min(workers or os.cpu_count() or 1, len(unique) or 1))
+        one = partial(warm_file, sample_rate=sample_rate, max_seconds=max_seconds, root=root)
+        if workers == 1:
+            _collect(map(one, unique), report, bar)
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                _collect(pool.map(one, unique, chunksize=max(1, min(16, len(unique) // (workers * 4)))), report,
+                         bar)
     bar.close()
     report.seconds = time.perf_counter() - start
     return report

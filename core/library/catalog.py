@@ -35,6 +35,10 @@ in flight). Every worker ignores Ctrl-C (the parent stops the build) and exits b
 when its parent process dies (it watches ``os.getppid()``), so a killed build leaves no workers behind. When the
 build stops for any reason the pool's queued work is cancelled and its workers are terminated.
 
+**Engines.** ``engine="ray"`` analyses the songs on Ray Data instead (:mod:`core.cluster.catalog`: actors that
+each load the model once, on this machine or a cluster); their results come back to this process in order and go
+through the same writer, so commits, resuming and the files written are the same.
+
 **Bad files** never abort a build: a file that cannot be read, decoded or analysed, for any reason (an
 exception that is not one of the project's is reported as ``unexpected error while analysing: ...``), is listed
 in ``report.csv`` and the build goes on. A file that kills its worker process (a native crash, the kernel's
@@ -73,6 +77,10 @@ from core.config import AUDIO_EXTENSIONS, REPO_ROOT, repo_relative
 from core.errors import GenreLabError, InputError, NotFoundError
 from core.library.durable import fsync_folder
 
+#: What analysing one file gives: ``(path, row, embedding, error)``; ``row``/``embedding`` are None on failure.
+Analysed = tuple[str, dict[str, object] | None, np.ndarray | None, str]
+#: Where a build analyses its songs: worker processes here (default), or Ray Data (:mod:`core.cluster.catalog`).
+ENGINES = ("local", "ray")
 #: A style is stored with a song (``styles`` column, searchable) when its probability reaches this.
 STYLE_FLOOR = 0.2
 CATALOGS_DIR: Path = REPO_ROOT / "data" / "catalogs"
@@ -170,12 +178,14 @@ def _init_worker(model_ref: str) -> None:
     _WORKER_MODEL = load_model(model_ref, device="cpu")
 
 
-def _analyse(path: str) -> tuple[str, dict[str, object] | None, np.ndarray | None, str]:
-    """Worker: ``(path, row, embedding, error)`` for one file; every exception becomes ``error``."""
+def analyse_file(path: str, *, model: object) -> Analysed:
+    """``(path, row, embedding (d,) float32, error)`` for one file with a loaded ``model``; every exception
+    becomes ``error`` (row and embedding are then ``None``). Runs in the local workers and in Ray's actors
+    (:mod:`core.cluster.catalog`)."""
     try:
         from core.analysis.predict import predict_song
 
-        pred = predict_song(path, model=_WORKER_MODEL)
+        pred = predict_song(path, model=model)
         if pred.is_silent:
             return path, None, None, "silent recording"
         embedding = np.asarray(pred.embedding, dtype=np.float32)
@@ -195,6 +205,11 @@ def _analyse(path: str) -> tuple[str, dict[str, object] | None, np.ndarray | Non
         return path, None, None, f"unexpected error while analysing: {type(error).__name__}: {error}"
 
 
+def _analyse(path: str) -> Analysed:
+    """Local worker: :func:`analyse_file` with this process's model."""
+    return analyse_file(path, model=_WORKER_MODEL)
+
+
 def _stop_pool(pool: ProcessPoolExecutor, *, kill: bool) -> None:
     """Shut ``pool`` down; ``kill`` also cancels queued work and terminates the workers (the build stops)."""
     if not kill:
@@ -208,8 +223,7 @@ def _stop_pool(pool: ProcessPoolExecutor, *, kill: bool) -> None:
             pass
 
 
-def _analyse_all(todo: list[str], *, model: str, workers: int) -> Iterator[tuple[str, dict | None, np.ndarray |
-                                                                                  None, str]]:
+def _analyse_all(todo: list[str], *, model: str, workers: int) -> Iterator[Analysed]:
     """Results of :func:`_analyse` for ``todo``, in order, at most ``2 * workers`` files in flight.
 
     When a worker dies (the pool breaks), the files that were in flight are analysed again one at a time in a
@@ -257,6 +271,17 @@ def _analyse_all(todo: list[str], *, model: str, workers: int) -> Iterator[tuple
                 yield result
         finally:
             _stop_pool(pool, kill=not clean)
+
+
+def _results(todo: list[str], *, model: str, workers: int | None, engine: str,
+             address: str | None) -> Iterator[Analysed]:
+    """:func:`analyse_file` results for ``todo``, in order, from the chosen engine (closing the generator stops
+    its workers)."""
+    if engine == "ray":
+        from core.cluster.catalog import analyse_on_ray
+
+        return analyse_on_ray(todo, model=model, actors=workers, address=address)
+    return _analyse_all(todo, model=model, workers=max(1, workers or min(4, os.cpu_count() or 1)))
 
 
 # --- reading and writing -----------------------------------------------------------------------------------------
@@ -422,8 +447,8 @@ class CatalogReport:
 
 def build_catalog(folder: Path, *, name: str | None = None, out: str | Path | None = None, model: str = "musicnn",
                   workers: int | None = None, progress: bool = True, root: Path = CATALOGS_DIR,
-                  batch_size: int = BATCH_SIZE,
-                  on_song: Callable[[int, int], None] | None = None) -> CatalogReport:
+                  batch_size: int = BATCH_SIZE, on_song: Callable[[int, int], None] | None = None,
+                  engine: str = "local", address: str | None = None) -> CatalogReport:
     """Analyse every audio file under ``folder`` into a catalog, committing every ``batch_size`` songs and
     resuming where a previous (even killed) build stopped. See the module docstring.
 
@@ -432,14 +457,21 @@ def build_catalog(folder: Path, *, name: str | None = None, out: str | Path | No
         name: Catalog name: its folder is ``root/name`` (checked by :func:`check_name`).
         out: An explicit catalog folder instead of a name (its last part becomes the name).
         model: Run id / folder or ``"musicnn"``; an existing catalog keeps its model.
-        workers: Processes (default: CPU count, at most 4).
+        workers: Processes (default: CPU count, at most 4); with ``engine="ray"``, actors (default: one per CPU
+            of the Ray cluster).
         batch_size: Newly analysed songs per commit.
         on_song: Called with ``(songs done, songs to analyse)`` after each song (the dashboard's progress bar).
+        engine: ``"local"`` (worker processes here) or ``"ray"`` (Ray Data actors, :mod:`core.cluster.catalog`);
+            the writer, commits and resuming are the same for both.
+        address: The Ray cluster to join (``engine="ray"`` only; default ``$RAY_ADDRESS``, else a local Ray).
 
     Raises:
         CatalogError: a bad name, a catalog built with another model or being built elsewhere, a damaged
             catalog that cannot be repaired.
-        InputError: no audio files, or none could be analysed.
+        InputError: no audio files, none could be analysed, or an unknown engine.
+        core.cluster.session.RayUnavailableError: ``engine="ray"`` and Ray cannot start or be reached.
+        core.cluster.files.RayWorkError: ``engine="ray"`` and the work cannot run there (the songs analysed so
+            far are committed).
     """
     from core.runs.folder import load_model
 
@@ -447,6 +479,8 @@ def build_catalog(folder: Path, *, name: str | None = None, out: str | Path | No
     name = name if name is not None else out.resolve().name
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1; got {batch_size}.")
+    if engine not in ENGINES:
+        raise InputError(f"Unknown engine '{engine}': use one of {', '.join(ENGINES)}.")
     out.mkdir(parents=True, exist_ok=True)
     with _build_lock(out):
         _remove_stale_temps(out)
@@ -499,9 +533,8 @@ def build_catalog(folder: Path, *, name: str | None = None, out: str | Path | No
                         failed=failed)
             last_commit_s, since_commit = time.perf_counter() - start, time.perf_counter()
 
-        n_workers = max(1, workers or min(4, os.cpu_count() or 1))
         if todo:
-            results = _analyse_all(todo, model=model, workers=n_workers)
+            results = _results(todo, model=model, workers=workers, engine=engine, address=address)
             try:
                 for done, (path, row, emb, error) in enumerate(
                         tqdm(results, total=len(todo), desc=f"catalog {name}", unit="song", disable=not progress), 1):
