@@ -127,3 +127,20 @@ def test_split_lists_without_their_test_part_report_on_valid(tone_tree: Path, tm
     assert set(manifest.loc[manifest["split"] == "test", "track_id"]) == listed_valid
     assert info["counts"]["valid"] > 0 and "valid tracks" in str(info["test_part"])
     assert not (set(manifest.loc[manifest["split"] != "test", "track_id"]) & listed_valid)
+
+
+def test_run_evaluated_before_balanced_accuracy_gets_it_from_its_recalls(tmp_path: Path) -> None:
+    """An older run's metrics.json has no balanced accuracy: tables show the same number computed from the per-genre
+    recalls it does store, never a missing value."""
+    import json
+
+    from core.config import REPO_ROOT
+
+    recorded = json.loads((REPO_ROOT / "models" / "runs" / "transfer-gtzan" / "metrics.json").read_text())
+    old = json.loads(json.dumps(recorded))
+    for level in ("song", "segment"):
+        del old[level]["balanced_accuracy"]
+    (tmp_path / "metrics.json").write_text(json.dumps(old))
+    run = Run(tmp_path)
+    for level in ("song", "segment"):
+        assert run.metrics[level]["balanced_accuracy"] == pytest.approx(recorded[level]["balanced_accuracy"], abs=1e-12)
