@@ -133,6 +133,10 @@ def main() -> None:
         st.caption("None of these runs has epochs (KNN and transfer heads are fitted in one step).")
     else:
         st.plotly_chart(charts.training_curves(history), key="curves")
+        flat = [labels[p] for p in chosen if labels[p] not in set(history["run"])]
+        if flat:
+            st.caption(f"No curves for {', '.join(flat)}: KNN, transfer heads and ensembles are fitted in one step, "
+                       "without epochs.")
     st.subheader("F1 per genre (test songs)")
     st.plotly_chart(charts.f1_bars(loaders.per_genre(tuple(chosen))), key="f1")
     _difference(table, chosen)
