@@ -282,6 +282,21 @@ def recommendations(upload: Upload, catalog_name: str, k: int, same_genre: bool)
     return recommend(query, catalog=cat, k=k, same_genre=same_genre, exclude_hash=upload.digest)
 
 
+@st.cache_data(max_entries=8, show_spinner=False, hash_funcs=_BY_DIGEST)
+def current_genres(upload: Upload) -> list[str] | None:
+    """The genres the upload's tag holds now (:func:`core.library.tags.read_genres`; ``[]``: none), or None when
+    its format carries no genre tag or its tags cannot be read."""
+    from core.library.tags import TagError, read_genres
+
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / Path(upload.name).name
+        copy.write_bytes(upload.data)
+        try:
+            return read_genres(copy)
+        except TagError:
+            return None
+
+
 @st.cache_data(max_entries=3, show_spinner=False, hash_funcs=_BY_DIGEST)
 def tagged_copy(upload: Upload, genres: tuple[str, ...]) -> bytes:
     """The upload's bytes with ``genres`` written into its genre tag (:func:`core.library.tags.write_genres`).

@@ -206,6 +206,10 @@ def test_recommendations_and_tagged_download(app: AppTest, runs_dir: Path, tmp_p
     copy.write_bytes(tagged_copy(Upload.of(song, "mine.wav"), (genre,)))
     assert read_genres(copy) == [genre]
     assert sf.read(copy)[0].shape == sf.read(io.BytesIO(song))[0].shape, "the audio is untouched"
+    assert "**mine.wav** has no genre tag now" in texts(app.markdown)
+    app.file_uploader(key="upload").upload("copy.wav", copy.read_bytes(), "audio/wav")
+    app.run()
+    assert f"**copy.wav** has the genre tag **{genre}** now" in texts(app.markdown), "the tag is shown before a download"
 
 
 def test_model_and_song_survive_a_visit_to_another_page(app: AppTest, runs_dir: Path) -> None:

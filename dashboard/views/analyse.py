@@ -224,6 +224,10 @@ def _tag_download(pred: SongPrediction, upload: loaders.Upload) -> None:
     except GenreLabError as error:  # core.library.tags.TagError, or audio the tag writer cannot read
         st.warning(f"This file cannot carry a genre tag: {error}")
         return
+    current = loaders.current_genres(upload)
+    st.markdown(f"**{upload.name}** has the genre tag **{'; '.join(current)}** now; the copy gets "
+                f"**{'; '.join(genres)}** in its place." if current else
+                f"**{upload.name}** has no genre tag now; the copy gets **{'; '.join(genres)}**.")
     st.download_button(f"Download {upload.name} tagged “{'; '.join(genres)}”", data=tagged, file_name=upload.name,
                        mime=mime_type(upload.name),
                        icon=":material/sell:",
