@@ -217,3 +217,70 @@ def test_ensemble_refuses_members_of_another_split(synth: Path, tmp_path: Path) 
         train(ensemble_settings((str(a), str(b)), run_id="bad"), root=tmp_path, progress=False)
     with pytest.raises(InputError, match="at least two"):
         ensemble_settings((str(a),), run_id="one")
+
+
+@pytest.mark.slow
+def test_ensemble_of_members_at_other_sample_rates(synth: Path, tmp_path: Path) -> None:
+    """The pretrained head (16 kHz) with KNN (22.05 kHz): each segment is resampled for the head, so the mean
+    differs from the members' own evaluations (whole songs resampled) only at the segments' edges."""
+    from core.models.ensemble import ensemble_settings
+
+    members = [_member(synth, tmp_path, "m-transfer", "transfer", music_verdict=False),
+               _member(synth, tmp_path, "m-knn", "knn", k=3)]
+    ens = Run(train(ensemble_settings(tuple(map(str, members)), run_id="ens"), root=tmp_path, progress=False))
+    assert ens.info["audio_config"]["sample_rate"] == 22050
+    cols, keys = prob_columns(ens.classes), ["track_id", "segment"]
+    mean = sum(Run(m).predictions.set_index(keys)[cols] for m in members) / len(members)
+    diff = np.abs(ens.predictions.set_index(keys)[cols].to_numpy() - mean.to_numpy())
+    assert diff.max() < 0.02 and diff.mean() < 1e-3
+
+
+@pytest.mark.slow
+def test_search_on_tune_with_asha_leaves_run_folders_for_finished_trials(ray, synth: Path,
+                                                                          tmp_path: Path) -> None:
+    from core.cluster.search import trials_file
+    from core.cluster.study import Distribution
+
+    spec = StudySpec(name="search", data=str(synth), models=("cnn",), genre_subsets=(GENRES3,), samples=4,
+                     space={"lr": Distribution.parse("log:1e-4:3e-2", convert=float)},
+                     fixed={"epochs": 3, "batch_size": 8, "crops_per_track": 2, "channels": (4, 8, 8, 8),
+                            "valid": 0.25, "test": 0.25})
+    report = run_study(spec, root=tmp_path, workers=2, grace_epochs=1, reduction=2)
+    status = {e.trial_id: e.status for e in report.events}
+    assert set(status) == {f"cnn-t0{i}-g3-s0" for i in range(4)} and set(status.values()) <= {"done", "stopped"}
+    for trial_id, state in status.items():
+        folder = tmp_path / f"search-{trial_id}"
+        assert folder.is_dir() == (state == "done")
+        if state == "done":
+            run = Run(folder)
+            assert run.info["study"]["mode"] == "search" and len(run.history) == 3
+            assert run.info["study"]["params"]["lr"] == run.hyperparameters()["lr"]
+    listed = pd.read_csv(trials_file(tmp_path, "search"))
+    assert dict(zip(listed["trial"], listed["status"])) == status
+    results = search_results(study_table(list_runs(tmp_path)), listed, study="search")
+    assert list(results["val_acc"]) == sorted(results["val_acc"], reverse=True)
+    again = run_study(spec, root=tmp_path, workers=2, grace_epochs=1, reduction=2)
+    assert all(e.status == "skipped" for e in again.events if status[e.trial_id] == "done")
+
+
+def test_transfer_head_on_a_binary_genre_subset_matches_scikit_learn() -> None:
+    """A two-genre subset: scikit-learn keeps one logit row for two classes; the head must still separate them."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from core.config import AudioConfig
+    from core.models.transfer import TransferGenreModel, fit_head
+    from core.training.settings import TransferSettings
+
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 1] * 6)
+    per_song = [rng.normal(2.0 * label, 1.0, (5, 8)) for label in labels]
+    hyper = TransferSettings(c=1.0, balance=False)
+    head = fit_head(per_song, labels, n_classes=2, hyper=hyper)
+    model = TransferGenreModel(kind="transfer", classes=GENRES3[:2], cfg=AudioConfig(), backbone=None, **head)
+    x = np.concatenate(per_song)
+    reference = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000, random_state=0))
+    reference.fit(x, np.repeat(labels, 5))
+    np.testing.assert_allclose(model.predict_embeddings(x), reference.predict_proba(x), atol=1e-5)
+    assert (model.predict_embeddings(x).argmax(1) == np.repeat(labels, 5)).mean() > 0.9

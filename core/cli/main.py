@@ -371,9 +371,10 @@ def _cmd_study(a: argparse.Namespace) -> int:
         if curve is None or curve.empty:
             continue
         print(f"\nsong accuracy by {'songs per genre' if x == 'songs_per_genre' else 'genres'} (mean ± std over seeds):")
+        wide = (curve["line"].str.len().max(), curve["x_label"].str.len().max())
         for row in curve.itertuples(index=False):
             spread = f" ± {row.std:.3f}" if row.n_seeds > 1 else ""
-            print(f"  {row.line:<28} {row.x_label:<48} {row.mean:.3f}{spread}  ({row.n_seeds} seeds)")
+            print(f"  {row.line:<{wide[0]}}  {row.x_label:<{wide[1]}}  {row.mean:.3f}{spread}  ({row.n_seeds} seeds)")
     return 1 if report.count("failed") else 0
 
 

@@ -121,8 +121,9 @@ def fit_head(per_song: list[np.ndarray], labels: np.ndarray, *, n_classes: int, 
         labels: ``(n_songs,)`` class indices.
 
     Returns:
-        ``mean (d,), scale (d,), coef (C, d), intercept (C,)``; a class with no training song gets an intercept of
-        -1e9 (never predicted).
+        ``mean (d,), scale (d,), coef (C, d), intercept (C,)`` (softmax logits; with two classes the first has a
+        zero logit, which gives scikit-learn's sigmoid); a class with no training song gets an intercept of -1e9
+        (never predicted).
     """
     x = np.concatenate(per_song)
     y = np.repeat(labels, [len(e) for e in per_song])
@@ -138,7 +139,11 @@ def fit_head(per_song: list[np.ndarray], labels: np.ndarray, *, n_classes: int, 
     scaler, lr = pipe.named_steps["standardscaler"], pipe.named_steps["logisticregression"]
     coef = np.zeros((n_classes, x.shape[1]))
     intercept = np.full(n_classes, -1e9)
-    coef[lr.classes_], intercept[lr.classes_] = lr.coef_, lr.intercept_
+    if len(lr.classes_) == 2:  # scikit-learn keeps one row for two classes: the logit of the second against the first
+        intercept[lr.classes_[0]] = 0.0
+        coef[lr.classes_[1]], intercept[lr.classes_[1]] = lr.coef_[0], lr.intercept_[0]
+    else:
+        coef[lr.classes_], intercept[lr.classes_] = lr.coef_, lr.intercept_
     return {"mean": scaler.mean_, "scale": scaler.scale_, "coef": coef, "intercept": intercept}
 
 
