@@ -231,7 +231,7 @@ class Run:
             "synthetic": self.synthetic,
             "split": info.get("split", {}).get("kind", ""),
             "seed": info.get("seed"),
-            "hyperparameters": ", ".join(f"{k} {_short(v)}" for k, v in hyper.items()),
+            "hyperparameters": ", ".join(f"{k} {_short(v)}" for k, v in hyper.items()) or "none recorded",
             "segment_accuracy": m.get("segment", {}).get("accuracy"),
             "song_accuracy": m.get("song", {}).get("accuracy"),
             "song_balanced_accuracy": m.get("song", {}).get("balanced_accuracy"),
