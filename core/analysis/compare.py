@@ -43,12 +43,14 @@ def default_comparison(table: pd.DataFrame) -> list[str]:
     """A coherent default selection from a runs table (:func:`core.runs.folder.runs_table` plus ``path``): one run
     of each model kind on the same data, preferring real music over the synthetic set, the data most kinds share,
     and within a kind the best balanced (else plain) song accuracy; with a single kind, its best runs (up to 4).
+    Trials of a study and ensembles (combinations of other runs) are picked only when there is nothing else.
     Returns run folder paths."""
     if table.empty:
         return []
     runs = table[table["seed"].notna() & ~table["run_id"].str.contains("-on-")].copy()
     alone = runs["study"].fillna("") == "" if "study" in runs else pd.Series(True, index=runs.index)
-    if alone.any():  # a study's trials are compared in its own curves, not picked as a kind's representative
+    alone &= runs["model"] != "ensemble"
+    if alone.any():  # a study's trials are compared in its own curves, an ensemble beside its members when chosen
         runs = runs[alone]
     if runs.empty:
         return []
