@@ -304,6 +304,14 @@ def _cmd_convert(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export_onnx(a: argparse.Namespace) -> int:
+    from core.pretrained.runtime import export_taggers
+
+    path = export_taggers(a.out)
+    print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 def _pairs(items: list[str] | None, flag: str) -> list[tuple[str, str]]:
     """``NAME=VALUE`` texts of a repeated option as ``(name, value)`` (dashes in names become underscores)."""
     out = []
@@ -597,6 +605,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("convert-musicnn", _cmd_convert, "Convert musicnn's TensorFlow checkpoints to safetensors.")
     p.add_argument("--wheel", type=_existing, required=True, help="musicnn-0.1.0 wheel or unpacked folder")
     p.add_argument("--out", type=Path, default=Path("models/pretrained"))
+
+    p = add("export-onnx", _cmd_export_onnx, "Export both musicnn taggers to the ONNX graph the CPU path runs.")
+    p.add_argument("--out", type=Path, default=Path("models/pretrained/musicnn_taggers.onnx"))
     return parser
 
 
