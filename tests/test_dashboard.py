@@ -243,6 +243,32 @@ def test_choosing_a_segment_shows_that_segment(app: AppTest, runs_dir: Path) -> 
     assert mel.shape == (128, 1 + int(3 * SR) // 512) and np.isfinite(mel).all()
 
 
+def test_long_song_timeline_shows_two_minutes_at_a_time(app: AppTest, runs_dir: Path) -> None:
+    """A 15-minute song (300 segments): the timeline draws 40 columns at a time, under a picture of the whole song
+    that outlines them; choosing a later segment moves both and starts that segment's player."""
+    app.run()
+    app.selectbox(key="model").set_value(str(runs_dir / "tiny-cnn-s0"))
+    song = np.tile(tone_clip("blues", 3, seconds=30.0), 30)
+    app.file_uploader(key="upload").upload("long.wav", wav_bytes(song), "audio/wav")
+    app.run()
+    assert not app.exception and app.status[0].label == "Analysed 900 s in 300 segments"
+    shown = charts(app)
+    timeline = shown["Timeline 0–120 s (click a column to see and hear it below)"]
+    assert timeline["layout"]["xaxis"]["range"] == [0, 120], "40 columns of 3 s"
+    whole = shown["The whole song (click a part to hear it)"]
+    assert whole["layout"]["xaxis"]["range"] == [0, 900]
+    assert not app.get("audio")[1].proto.autoplay, "nothing plays before a segment is chosen"
+    app.select_slider(key="segment").set_value(150).run()
+    shown = charts(app)
+    timeline = shown["Timeline 360–480 s (click a column to see and hear it below)"]
+    assert timeline["layout"]["xaxis"]["range"] == [360, 480]
+    outline = shown["The whole song (click a part to hear it)"]["layout"]["shapes"][0]
+    assert (outline["x0"], outline["x1"]) == (360, 480), "the whole song outlines the part the timeline shows"
+    assert "Mel spectrogram of 450–453 s" in shown
+    player = app.get("audio")[1].proto
+    assert player.autoplay and player.alt.startswith("Segment 450–453 s"), "the chosen segment plays"
+
+
 @pytest.mark.parametrize("name, content, message", [
     ("broken.mp3", b"this is not audio at all" * 10, "not audio that can be read"),
     ("empty.wav", b"", "empty"),
