@@ -520,6 +520,7 @@ def test_speech_like_noise_is_not_music_on_home(shipped_app: AppTest) -> None:
     assert not shipped_app.exception
     assert "does not sound like music" in texts(shipped_app.error)
     assert not shipped_app.metric, "no genre is presented as a call"
+    assert shipped_app.status[0].label == "Analysed 8 s: no genre to give", "no green tick beside the verdict"
 
 
 def test_real_song_shows_styles_on_home(shipped_app: AppTest, shared_data: Path) -> None:
@@ -585,3 +586,4 @@ def test_near_silence_is_called_silent_on_home(shipped_app: AppTest) -> None:
     shipped_app.run()
     assert not shipped_app.exception
     assert "nearly silent" in texts(shipped_app.error) and not shipped_app.metric
+    assert shipped_app.status[0].label == "Analysed 6 s: no genre to give"

@@ -47,7 +47,8 @@ class TorchGenreModel:
         probs, embs = [], []
         with torch.inference_mode():
             for start in range(0, len(segments), self.batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(segments[start : start + self.batch_size]))
+                # writable and contiguous (a shared read-only waveform is copied: torch wants writable arrays)
+                batch = torch.from_numpy(np.require(segments[start: start + self.batch_size], requirements="CW"))
                 logits, emb = self.net.embed(batch.to(self.device, dtype=torch.float32))
                 probs.append(torch.softmax(logits, dim=1).cpu().numpy())
                 embs.append(emb.cpu().numpy())

@@ -270,11 +270,12 @@ def _styles(pred: SongPrediction) -> None:
             st.markdown(f"*{group}*: " + " · ".join(f"{name} {p:.0%}" for name, p in best))
 
 
-def _results(pred: SongPrediction, upload: loaders.Upload, ref: str) -> None:
+def _results(pred: SongPrediction, upload: loaders.Upload, ref: str) -> bool:
+    """Draw the song's results; False when the verdict says no genre should be given (not music, nearly silent)."""
     if not _verdict(pred):
         with st.expander("Show the genre spectrum anyway"):
             st.plotly_chart(charts.spectrum_bars(pred.classes, pred.spectrum), key="spectrum_anyway")
-        return
+        return False
     top = pred.top(3)
     cols = st.columns(3)
     cols[0].metric("Genre", pred.genre)
@@ -301,6 +302,7 @@ def _results(pred: SongPrediction, upload: loaders.Upload, ref: str) -> None:
     _segment_view(pred, upload, ref)
     _recommendations(upload)
     _tag_download(pred, upload)
+    return True
 
 
 def main() -> None:
@@ -326,27 +328,28 @@ def main() -> None:
     upload = loaders.Upload.of(data, name)
     st.audio(data, format=mime_type(name, default="audio/wav"))
     failure = None
-    with st.status("Loading the model…", expanded=False) as status:
-        try:
-            loaders.model(ref)  # loaded once per server; a label while it loads the first time
-            status.update(label="Decoding…")
+    # Not a `with` block: leaving one marks the status complete, and it stays running until the page is drawn.
+    status = st.status("Loading the model…", expanded=False)
+    try:
+        loaders.model(ref)  # loaded once per server; a label while it loads the first time
+        status.update(label="Decoding…")
 
-            def on_progress(done: int, total: int) -> None:
-                status.update(label=f"Analysing: {done} of {total} segments")
+        def on_progress(done: int, total: int) -> None:
+            status.update(label=f"Analysing: {done} of {total} segments")
 
-            pred = loaders.analyse(upload, ref, on_progress=on_progress)
-            n = len(pred.bounds)
-            seconds = f"{pred.duration:.1f}".removesuffix(".0")
-            if pred.is_silent:
-                status.update(label=f"{seconds} s of silence: nothing to analyse", state="error")
-            else:
-                status.update(label="Drawing the results…")
-        except GenreLabError as error:
-            status.update(label="This audio cannot be analysed", state="error")
-            failure = str(error)
-        except OSError as error:
-            status.update(label="The model could not be loaded", state="error")
-            failure = f"The model could not be loaded: {error}"
+        pred = loaders.analyse(upload, ref, on_progress=on_progress)
+        n = len(pred.bounds)
+        seconds = f"{pred.duration:.1f}".removesuffix(".0")
+        if pred.is_silent:
+            status.update(label=f"{seconds} s of silence: nothing to analyse", state="error")
+        else:
+            status.update(label="Drawing the results…")
+    except GenreLabError as error:
+        status.update(label="This audio cannot be analysed", state="error")
+        failure = str(error)
+    except OSError as error:
+        status.update(label="The model could not be loaded", state="error")
+        failure = f"The model could not be loaded: {error}"
     if failure:
         st.error(failure)
         return
@@ -354,7 +357,9 @@ def main() -> None:
         st.warning(notice)
     if pred.is_silent:
         return
-    _results(pred, upload, ref)
+    if not _results(pred, upload, ref):
+        status.update(label=f"Analysed {seconds} s: no genre to give", state="error")
+        return
     status.update(label=f"Analysed {seconds} s in {n} segment{'s' if n != 1 else ''}", state="complete")
 
 
