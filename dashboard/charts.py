@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 
 #: Transparent-to-orange scale for saliency overlays.
 HEAT_SCALE = [[0.0, "rgba(249,115,22,0)"], [0.35, "rgba(249,115,22,0.15)"], [1.0, "rgba(255,214,10,0.85)"]]
@@ -15,7 +15,7 @@ HEAT_SCALE = [[0.0, "rgba(249,115,22,0)"], [0.35, "rgba(249,115,22,0.15)"], [1.0
 #: bright (a white base would read as "salient").
 DIM_GREYS = [[0.0, "rgb(0,0,0)"], [1.0, "rgb(110,110,110)"]]
 #: Colours of runs in comparisons (colour-blind safe).
-RUN_COLOURS = px.colors.qualitative.Safe
+RUN_COLOURS = qualitative.Safe
 #: Frequency ticks of spectrogram pictures, in Hz.
 HZ_TICKS = [50, 100, 200, 500, 1000, 2000, 5000, 10000]
 #: Dynamic range of spectrogram pictures, in dB.
@@ -166,6 +166,8 @@ def training_curves(history: pd.DataFrame) -> go.Figure:
 
     ``history``: long table with columns ``run, epoch, metric ("loss"/"accuracy"), split ("train"/"valid"), value``.
     """
+    import plotly.express as px  # 0.1 s to import: only the Compare page needs it
+
     fig = px.line(history, x="epoch", y="value", color="run", line_dash="split", facet_col="metric",
                   markers=True, category_orders={"metric": ["loss", "accuracy"], "split": ["train", "valid"]},
                   color_discrete_sequence=RUN_COLOURS)
@@ -177,6 +179,8 @@ def training_curves(history: pd.DataFrame) -> go.Figure:
 
 def f1_bars(per_genre: pd.DataFrame) -> go.Figure:
     """Grouped bars of per-genre F1: columns ``genre, run, f1``."""
+    import plotly.express as px
+
     fig = px.bar(per_genre, x="genre", y="f1", color="run", barmode="group", color_discrete_sequence=RUN_COLOURS)
     fig.update_layout(height=360, margin=_MARGIN, yaxis=dict(range=[0, 1], title="F1 (song level)"),
                       legend_title_text="")
