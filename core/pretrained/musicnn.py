@@ -20,11 +20,13 @@ mid-end and back-end, and takes a few patches at a time so the full-resolution m
 2-core machines its model stage is 4-7x faster than the reference (``bench/bench_musicnn.py``).
 
 The genre model runs both taggers' front-ends as one set of convolutions (:class:`JointFrontend`: the input batch
-norms are folded into the kernels and a per-frame edge term), then each tagger's mid- and back-end. What remains is
-arithmetic: about 80 GFLOP of float32 convolution per 3-minute song (60 patches), 83% of the model stage in
-``mkldnn_convolution`` at ~80 GFLOP/s per core, 12% in the max over frequency. FFT convolution along frequency (exact
-to 2e-5) was 1.5-2.5x *slower* here (small batched FFTs and a K=14 GEMM run far below the convolution's rate), and
-treating more near-dead filters as constants only keeps a provable error bound for ~5% fewer FLOPs.
+norms are folded into the kernels and a per-frame edge term), then each tagger's mid- and back-end
+(:class:`JointTaggers`, the whole graph). On the CPU that graph runs on ONNX Runtime (:mod:`core.pretrained.runtime`).
+What remains is arithmetic: the live front-end filters of both taggers take about 1.8 GFLOP of float32 convolution
+per 3-s patch, 106 GFLOP per 3-minute song, which ONNX Runtime runs at ~140 GFLOP/s on 2 cores (torch's oneDNN path
+at ~120). FFT convolution along frequency (exact to 2e-5) was 1.5-2.5x *slower* here (small batched FFTs and a K=14
+GEMM run far below the convolution's rate), and treating more near-dead filters as constants only keeps a provable
+error bound for ~5% fewer FLOPs.
 """
 
 from __future__ import annotations
