@@ -78,12 +78,62 @@ def test_real_clips_match_public_rows(public_table: pd.DataFrame, real_clip_feat
 
 
 # --- fast recipe == plain recipe ---------------------------------------------------------------------------------
+# Tolerance zero: clip_features repeats librosa's floating-point operations in librosa's order (one STFT, the
+# same median values, the same float32 mask and overlap-add roundings, NumPy's pairwise sums), so every one of the
+# 57 values must be bit-identical to the plain recipe's. Any difference means the two recipes have drifted apart.
 
-def test_fast_equals_plain_recipe() -> None:
-    y = _music(seconds=6.0)
+def _edge_cases() -> dict[str, np.ndarray]:
+    """Short, odd-length, silent, clipped, impulsive and denormal-quiet float32 waveforms."""
+    rng = np.random.default_rng(3)
+    n = 3 * SR
+    return {
+        "music 6 s": _music(seconds=6.0),
+        "noise 1 s": (0.1 * rng.standard_normal(SR)).astype(np.float32),
+        "odd length": (0.3 * np.sin(np.arange(50_001) * 0.05) + 0.01 * rng.standard_normal(50_001)).astype(np.float32),
+        "silence": np.zeros(n, dtype=np.float32),
+        "half silent": np.concatenate([np.zeros(SR, np.float32), _music(seconds=2.0)]),
+        "clipped": np.clip(3 * rng.standard_normal(n), -1, 1).astype(np.float32),
+        "impulse": np.eye(1, n, 30_000, dtype=np.float32)[0],
+        "1e-30 noise": (1e-30 * rng.standard_normal(n)).astype(np.float32),
+    }
+
+
+@pytest.mark.filterwarnings("ignore:Trying to estimate tuning from empty frequency set")  # the plain recipe's
+@pytest.mark.parametrize("case", list(_edge_cases()))
+def test_fast_equals_plain_recipe_bit_for_bit(case: str) -> None:
+    y = _edge_cases()[case]
     fast, plain = clip_features(y), reference_clip_features(y)
     assert fast.shape == (57,) and fast.dtype == np.float64
-    np.testing.assert_allclose(fast, plain, rtol=1e-6, atol=1e-12)
+    differ = [c for c, a, b in zip(FEATURE_COLUMNS, fast, plain, strict=True) if a != b]
+    assert not differ, f"{case}: not bit-identical: {differ}"
+
+
+def test_real_clips_equal_plain_recipe_bit_for_bit(shared_data: Path,
+                                                   real_clip_features: dict[str, np.ndarray]) -> None:
+    from core.audio.decode import load_audio
+
+    for name, fast in real_clip_features.items():
+        plain = reference_clip_features(load_audio(shared_data / "gtzan" / "audio" / name, sample_rate=SR).samples)
+        differ = [c for c, a, b in zip(FEATURE_COLUMNS, fast, plain, strict=True) if a != b]
+        assert not differ, f"{name}: not bit-identical: {differ}"
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (16, 5), (40, 300), (300, 40), (1025, 130)])
+def test_running_median_equals_scipy_median_filter(shape: tuple[int, int]) -> None:
+    """The HPSS median kernel: many ties, fewer rows than the window, a partial last block of columns, and the
+    column-major layout (each column contiguous) it gets for the percussive filter."""
+    from scipy.ndimage import median_filter
+
+    from core.audio.features import _running_median
+
+    x = np.round(np.random.default_rng(shape[0]).random(shape) * 6).astype(np.float32) / 4  # values repeat
+    expected = median_filter(x, size=(31, 1), mode="reflect")
+    out = np.empty_like(x)
+    _running_median(x, out)
+    np.testing.assert_array_equal(out, expected)
+    out_by_columns = np.empty_like(x, order="F")
+    _running_median(np.asfortranarray(x), out_by_columns)
+    np.testing.assert_array_equal(out_by_columns, expected)
 
 
 def test_tempo_follows_the_beat() -> None:
