@@ -58,7 +58,7 @@ def main() -> None:
             expect.set_options(timeout=TIMEOUT_MS)
             page.goto(url)
             page.locator("input[type='file']").first.set_input_files(str(song(folder)))
-            expect(page.get_by_text("Genre spectrum")).to_be_visible()
+            expect(page.get_by_text("Genre spectrum", exact=True)).to_be_visible()
             settle(page)
             page.screenshot(path=str(DOCS / "dashboard-home.png"))
             for link, name, text in (("Error analysis", "errors", "Misclassified examples"),

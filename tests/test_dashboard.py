@@ -587,3 +587,14 @@ def test_near_silence_is_called_silent_on_home(shipped_app: AppTest) -> None:
     assert not shipped_app.exception
     assert "nearly silent" in texts(shipped_app.error) and not shipped_app.metric
     assert shipped_app.status[0].label == "Analysed 6 s: no genre to give"
+
+
+def test_compare_lists_whole_runs_first_and_study_trials_on_request(shipped_app: AppTest) -> None:
+    shipped_app.run()
+    shipped_app.switch_page("views/compare.py").run()
+    assert not shipped_app.exception
+    runs = list(shipped_app.dataframe[0].value["run_id"])  # the runs table comes first
+    assert "transfer-gtzan" in runs and not any(r.startswith(("lc-gtzan-", "genres-gtzan-")) for r in runs)
+    shipped_app.toggle(key="show_trials").set_value(True).run()
+    runs = list(shipped_app.dataframe[0].value["run_id"])
+    assert any(r.startswith("lc-gtzan-") for r in runs) and "transfer-gtzan" in runs

@@ -112,7 +112,13 @@ def main() -> None:
         st.warning("No run yet. Make one with:")
         st.code(loaders.MAKE_A_RUN, language="bash")
         return
-    shown = table[[c for c in TABLE_COLUMNS if c in table]].copy()
+    trials = table["study"].fillna("").astype(str) != "" if "study" in table else pd.Series(False, index=table.index)
+    listed = table
+    if trials.any():  # a study's trials (other genre subsets, fewer songs) are not comparable with whole runs
+        if not st.toggle(f"Also list the {int(trials.sum())} study trials (their curves are under Studies below)",
+                         key="show_trials"):
+            listed = table[~trials]
+    shown = listed[[c for c in TABLE_COLUMNS if c in listed]].copy()
     st.dataframe(shown, hide_index=True, column_config=TABLE_COLUMNS, key="runs_table")
     labels = dict(zip(table["path"], table["run_id"]))
     chosen = st.multiselect("Runs to compare", list(labels), format_func=labels.get,
