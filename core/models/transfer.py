@@ -20,9 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from core.analysis.musicness import Reference, fit_reference, verdict
@@ -125,6 +122,10 @@ def fit_head(per_song: list[np.ndarray], labels: np.ndarray, *, n_classes: int, 
         zero logit, which gives scikit-learn's sigmoid); a class with no training song gets an intercept of -1e9
         (never predicted).
     """
+    from sklearn.linear_model import LogisticRegression  # training only: loading and predicting need numpy
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     x = np.concatenate(per_song)
     y = np.repeat(labels, [len(e) for e in per_song])
     weights = None
