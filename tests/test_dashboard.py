@@ -598,3 +598,24 @@ def test_compare_lists_whole_runs_first_and_study_trials_on_request(shipped_app:
     shipped_app.toggle(key="show_trials").set_value(True).run()
     runs = list(shipped_app.dataframe[0].value["run_id"])
     assert any(r.startswith("lc-gtzan-") for r in runs) and "transfer-gtzan" in runs
+
+
+def test_a_model_that_cannot_load_is_named_as_such(runs_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose weights file is gone: the status and the message blame the model, not the audio."""
+    import shutil
+
+    broken = tmp_path / "runs"
+    shutil.copytree(runs_dir / "tiny-cnn-s0", broken / "tiny-cnn-s0")
+    (broken / "tiny-cnn-s0" / "weights.safetensors").unlink()
+    monkeypatch.setenv("GENRE_LAB_RUNS", str(broken))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    app = AppTest.from_file(HOME, default_timeout=60)
+    app.run()
+    app.selectbox(key="model").set_value(str(broken / "tiny-cnn-s0"))
+    app.file_uploader(key="upload").upload("song.wav", wav_bytes(tone_clip("blues", 0)), "audio/wav")
+    app.run()
+    assert not app.exception
+    assert app.status[0].label == "The model could not be loaded"
+    assert texts(app.error).startswith("The model could not be loaded:") and "weights.safetensors" in texts(app.error)

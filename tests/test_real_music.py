@@ -72,3 +72,19 @@ def test_predict_json_has_styles_tags_and_a_verdict(shared_data: Path, capsys: p
     assert "hip-hop" in [s for s, _ in styles[:2]]  # an FMA hip-hop clip
     assert out["music"]["verdict"] == "music" and out["top"][0]["genre"] == "hiphop"
     assert {"mtt", "msd", "descriptors"} <= set(out["tags"]) and np.isfinite(list(out["spectrum"].values())).all()
+
+
+def test_progress_reports_every_batch_with_the_same_results(model, shared_data: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Home's "Analysing: n of N segments": analysing in batches for progress gives exactly the one-call results."""
+    import core.analysis.predict as predict
+
+    track = sorted((shared_data / "gtzan_ff" / "audio" / "jazz").glob("*.flac"))[0]
+    whole = predict_song(track, model=model)
+    monkeypatch.setattr(predict, "PROGRESS_BATCH", 4)
+    calls: list[tuple[int, int]] = []
+    batched = predict_song(track, model=model, on_progress=lambda done, total: calls.append((done, total)))
+    n = len(whole.bounds)
+    assert n >= 9 and calls == [(min(k, n), n) for k in range(4, n + 4, 4)]
+    np.testing.assert_allclose(batched.segment_probs, whole.segment_probs, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(batched.segment_embeddings, whole.segment_embeddings, atol=1e-5, rtol=0)

@@ -332,6 +332,11 @@ def main() -> None:
     status = st.status("Loading the model…", expanded=False)
     try:
         loaders.model(ref)  # loaded once per server; a label while it loads the first time
+    except (GenreLabError, OSError) as error:  # a run folder gone or unreadable: not the audio's fault
+        status.update(label="The model could not be loaded", state="error")
+        st.error(f"The model could not be loaded: {error}")
+        return
+    try:
         status.update(label="Decoding…")
 
         def on_progress(done: int, total: int) -> None:
@@ -347,9 +352,6 @@ def main() -> None:
     except GenreLabError as error:
         status.update(label="This audio cannot be analysed", state="error")
         failure = str(error)
-    except OSError as error:
-        status.update(label="The model could not be loaded", state="error")
-        failure = f"The model could not be loaded: {error}"
     if failure:
         st.error(failure)
         return
