@@ -562,7 +562,7 @@ class MusicnnGenreModel:
     def tag_segments(self, segments: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """``(n, 48000)`` waveforms → ``({"mtt": (n, 50), "msd": (n, 50)} tag probabilities, embeddings (n, 400))``.
 
-        On the CPU the taggers run on ONNX Runtime (:mod:`core.pretrained.runtime`, the same graph, 1.3-1.5x faster
+        On the CPU the taggers run on ONNX Runtime (:mod:`core.pretrained.runtime`, the same graph, 1.2-1.5x faster
         than torch here); on CUDA on torch. Both match the reference port within 1e-4.
         """
         segments = np.require(segments, dtype=np.float32, requirements="W")  # torch wants writable arrays
