@@ -61,6 +61,11 @@ MAX_LOG_MEL = float(np.log10(10000 * 65504.0 + 1))
 #: Front-end channels whose output cannot move by more than this for any input are computed as constants (see
 #: :class:`_PooledConv`): training left 45-190 of each 204-filter timbral layer with kernels of ~1e-27.
 DEAD_TOLERANCE = 1e-7
+#: Output channels of each joint front-end convolution are padded with zero filters to a multiple of this. ONNX
+#: Runtime's CPU kernels (MLAS) compute convolutions in a blocked layout of 16 channels (AVX-512; 8 on AVX2) and keep
+#: it through the max-pooling over frequency only when the channel count is a multiple of the block; otherwise every
+#: full-resolution map was reordered to NCHW before the max, 18 % of the graph's time.
+CHANNEL_BLOCK = 16
 
 
 # --- front-end ---------------------------------------------------------------------------------------------------
@@ -322,8 +327,10 @@ class JointFrontend(nn.Module):
     ``E_w[t] = conv(pad₀(1), w)`` depends on the frame only (the padding is in time; along the mel axis the
     convolution is 'valid'), so it passes through the max over frequency and joins the bias as a ``(channels,
     frames)`` map. The taggers' live filters of each branch are then stacked into one convolution: one padded input,
-    five convolutions instead of five per tagger, and the small tagger's few filters ride on the large one's.
-    ``forward`` returns each tagger's ``(batch, live channels, frames)`` map, in that tagger's channel order.
+    five convolutions instead of five per tagger, and the small tagger's few filters ride on the large one's. Each
+    stack is padded with zero filters to a multiple of :data:`CHANNEL_BLOCK` and the max over frequency is a
+    max-pooling over the whole band axis, so that ONNX Runtime pools in its blocked layout; the padding channels are
+    dropped after the pooling (the outputs are the same to the bit). ``forward`` returns each tagger's ``(batch, live channels, frames)`` map, in that tagger's channel order.
     """
 
     def __init__(self, nets: list[FastMusicnn], *, chunk: int = 4) -> None:
@@ -334,6 +341,7 @@ class JointFrontend(nn.Module):
         ones = torch.ones(1, 1, self.frames, N_MELS)
         self.windows: list[tuple[int, int]] = []
         self.sizes: list[list[int]] = []
+        self.widths: list[int] = []
         for i, first in enumerate(nets[0].frontend):
             left, right = first.time_pad
             self.windows.append((self.pad[0] - left, self.pad[0] + self.frames + right))
@@ -351,7 +359,10 @@ class JointFrontend(nn.Module):
                 maps["scale"].append(block.scale[0])
                 maps["shift"].append(block.shift[0])
                 sizes.append(block.weight.shape[0])
-            self.register_buffer(f"weight{i}", torch.cat(weights).contiguous())
+            stacked = torch.cat(weights)
+            padding = stacked.new_zeros((-len(stacked) % CHANNEL_BLOCK,) + stacked.shape[1:])
+            self.register_buffer(f"weight{i}", torch.cat([stacked, padding]).contiguous())
+            self.widths.append(N_MELS - first.weight.shape[3] + 1)  # positions along the mel axis ('valid')
             for name, parts in maps.items():
                 self.register_buffer(f"{name}{i}", torch.cat(parts)[None])
             self.sizes.append(sizes)
@@ -366,7 +377,8 @@ class JointFrontend(nn.Module):
         x = F.pad(patches[:, None], (0, 0) + self.pad)
         branches = []
         for i, (start, stop) in enumerate(self.windows):
-            conv = F.conv2d(x[:, :, start:stop], getattr(self, f"weight{i}")).amax(dim=3)
+            conv = F.conv2d(x[:, :, start:stop], getattr(self, f"weight{i}"))  # (batch, padded channels, frames, width)
+            conv = F.max_pool2d(conv, (1, self.widths[i]))[:, :sum(self.sizes[i]), :, 0]  # (batch, channels, frames)
             sign, bias, scale, shift = (getattr(self, f"{n}{i}") for n in ("sign", "bias", "scale", "shift"))
             branches.append((torch.relu(conv * sign + bias) * scale + shift).split(self.sizes[i], dim=1))
         return [torch.cat([parts[k] for parts in branches], dim=1) for k in range(len(self.sizes[0]))]
