@@ -2,7 +2,8 @@
 
 Run: ``python bench/bench_predict.py [--model RUN_ID] [--repeats 5] [--threads N]``. Prints milliseconds per stage
 (best and median of the repeats) and the real-time factor, with the machine's load average. Without a shipped run it
-times an untrained CNN of the same architecture (speed does not depend on the weights). For models on the pretrained
+times an untrained CNN of the same architecture (speed does not depend on the weights); for CNN and CRNN runs it times
+the network as trained and the inference copy that ``predict_segments`` runs (batch norms folded, channels-last). For models on the pretrained
 musicnn taggers (``musicnn``, ``transfer``) it also times the mel front-end and the two taggers on the song's segments,
 the taggers on ONNX Runtime (the CPU path) and on torch, jointly and each alone (same outputs within 1e-4).
 """
@@ -24,7 +25,7 @@ import torch
 from core.analysis.predict import predict_song  # noqa: E402
 from core.audio.decode import cut_segments  # noqa: E402
 from core.config import GENRES, AudioConfig  # noqa: E402
-from core.models.nets import build_net  # noqa: E402
+from core.models.nets import build_net, for_inference  # noqa: E402
 from core.models.torchnet import TorchGenreModel
 from core.runs.folder import load_model, runs_root
 
@@ -86,7 +87,11 @@ def main() -> None:
             with torch.inference_mode():
                 spec = net.frontend(batch)
             stages["mel front-end (torch.stft + filterbank, 60 segments)"] = lambda: _no_grad(net.frontend, batch)
-            stages["network (60 segments)"] = lambda: _no_grad(lambda b: net.head(net.features(b)), spec)
+            fast = for_inference(net)
+            stages["network as trained, batch norms apart (60 segments; before)"] = lambda: _no_grad(
+                lambda b: net.head(net.features(b)), spec)
+            stages["network for inference, batch norms folded (60 segments)"] = lambda: _no_grad(
+                lambda b: fast.head(fast.features(b)), spec)
         backbone = getattr(model, "backbone", model)
         if getattr(backbone, "kind", None) == "musicnn":
             stages.update(_musicnn_stages(segments))

@@ -12,9 +12,10 @@ from safetensors.torch import load_file, save_file
 from core.analysis.predict import AMBIGUITY_MARGIN, predict_waveform, summarise
 from core.config import GENRES, AudioConfig
 from core.models.knn import KNNGenreModel
-from core.models.nets import NETS, build_net
+from core.models.nets import NETS, build_net, for_inference
 from core.models.registry import KINDS
 from core.models.torchnet import TorchGenreModel
+from core.runs.folder import load_model
 from core.training.train import make_settings
 
 CFG = AudioConfig()
@@ -61,6 +62,45 @@ def test_weights_save_load_same_output(tmp_path, kind: str) -> None:
     waves = 0.1 * torch.randn(2, CFG.segment_samples)
     with torch.inference_mode():
         assert torch.equal(net(waves), again(waves))
+
+
+@pytest.mark.parametrize("run_id", ["cnn-gtzan", "crnn-gtzan"])
+def test_inference_copy_gives_the_trained_networks_outputs(run_id: str) -> None:
+    """``for_inference`` folds each batch norm into its convolution and drops dropout: the shipped real-music runs
+    give the same probabilities (1e-5) and embeddings (relative 1e-5) as their networks, and the copy is made once."""
+    model = load_model(run_id, device="cpu")
+    rng = np.random.default_rng(0)
+    t = np.arange(model.cfg.segment_samples) / model.cfg.sample_rate
+    waves = np.stack([0.3 * np.sin(2 * np.pi * f * t) * (1 + np.sin(2 * np.pi * 3 * t)) for f in (110, 440, 1500)]
+                     + [0.1 * rng.standard_normal(t.size)]).astype(np.float32)
+    with torch.inference_mode():
+        logits, emb = model.net.eval().embed(torch.from_numpy(waves))
+    probs, embs = model.predict_segments(waves)
+    np.testing.assert_allclose(probs, torch.softmax(logits, 1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(embs, emb.numpy(), rtol=1e-5, atol=1e-5)
+    fast = model._fast
+    assert not any(isinstance(m, torch.nn.BatchNorm2d | torch.nn.Dropout2d) for m in fast.body)
+    model.predict_segments(waves[:1])
+    assert model._fast is fast
+    assert model.net is not fast and any(isinstance(m, torch.nn.BatchNorm2d) for m in model.net.body)
+
+
+@pytest.mark.parametrize("kind", sorted(NETS))
+def test_inference_copy_of_an_untrained_net(kind: str) -> None:
+    """Random batch-norm statistics (not the identity) fold exactly too."""
+    torch.manual_seed(2)
+    net = build_net(kind, cfg=CFG, n_classes=4)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    net.eval()
+    waves = 0.1 * torch.randn(3, CFG.segment_samples)
+    with torch.inference_mode():
+        want, got = net.embed(waves), for_inference(net).embed(waves)
+    for a, b in zip(want, got):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
 
 
 def test_predict_waveform_segments_and_spectrum() -> None:

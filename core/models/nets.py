@@ -7,10 +7,12 @@ recommendations and saliency). ``NETS`` is the registry the trainer and the load
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from core.audio.frontend import MelFrontend, SpecAugment
 from core.config import AudioConfig
@@ -106,6 +108,23 @@ class CRNN(GenreNet):
         sequence = maps.mean(dim=2).transpose(1, 2)  # (batch, time, channels)
         out, _ = self.gru(sequence)
         return out.mean(dim=1)
+
+
+def for_inference(net: GenreNet) -> GenreNet:
+    """An evaluation-only copy of ``net`` with the same outputs (within 1e-5): every convolution's batch norm folded
+    into it, dropout removed, the convolution stack's weights in channels-last layout (oneDNN's fast path: the body
+    runs 2.7x faster on these 2-core machines, ``bench/bench_predict.py``). Cheap to make (four small layers); not
+    for training or gradients (Grad-CAM uses ``net`` itself).
+    """
+    fast = copy.deepcopy(net).eval()
+    layers: list[nn.Module] = []
+    for module in fast.body:
+        if isinstance(module, nn.BatchNorm2d) and layers and isinstance(layers[-1], nn.Conv2d):
+            layers[-1] = fuse_conv_bn_eval(layers[-1], module)
+        elif not isinstance(module, nn.Dropout2d):
+            layers.append(module)
+    fast.body = nn.Sequential(*layers).to(memory_format=torch.channels_last)
+    return fast
 
 
 #: Registry of trainable networks: kind → class. Every entry is built and run by tests/test_models.py.

@@ -25,13 +25,13 @@ from core.audio.decode import cut_segments, random_crop
 from core.config import AudioConfig, class_index
 from core.data.cache import waveform_loader
 from core.models.base import default_device
-from core.models.nets import GenreNet, build_net
+from core.models.nets import GenreNet, build_net, for_inference
 from core.training.settings import TorchSettings, TrainSettings
 
 
 @dataclass
 class TorchGenreModel:
-    """A trained CNN/CRNN in evaluation mode."""
+    """A trained CNN/CRNN in evaluation mode (its weights do not change once it is made)."""
 
     kind: str
     classes: tuple[str, ...]
@@ -40,16 +40,20 @@ class TorchGenreModel:
     device: torch.device
     arch: dict[str, object] = field(default_factory=dict)
     batch_size: int = 64
+    _fast: GenreNet | None = field(default=None, init=False, repr=False, compare=False)
 
     def predict_segments(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Softmax probabilities ``(n, n_classes)`` and pooled embeddings ``(n, embedding_dim)``."""
-        self.net.eval()
+        """Softmax probabilities ``(n, n_classes)`` and pooled embeddings ``(n, embedding_dim)``, from
+        :func:`~core.models.nets.for_inference` of :attr:`net` (batch norms folded: equal within 1e-5), made once."""
+        if self._fast is None:
+            self._fast = for_inference(self.net.eval())
+        net = self._fast
         probs, embs = [], []
         with torch.inference_mode():
             for start in range(0, len(segments), self.batch_size):
                 # writable and contiguous (a shared read-only waveform is copied: torch wants writable arrays)
                 batch = torch.from_numpy(np.require(segments[start: start + self.batch_size], requirements="CW"))
-                logits, emb = self.net.embed(batch.to(self.device, dtype=torch.float32))
+                logits, emb = net.embed(batch.to(self.device, dtype=torch.float32))
                 probs.append(torch.softmax(logits, dim=1).cpu().numpy())
                 embs.append(emb.cpu().numpy())
         return np.concatenate(probs).astype(np.float32), np.concatenate(embs).astype(np.float32)
