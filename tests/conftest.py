@@ -1,9 +1,11 @@
-"""Shared fixtures: synthetic audio made on the fly, and the real data folder beside the repo."""
+"""Shared fixtures: synthetic audio made on the fly, the real data folder beside the repo, and the end of Home's
+background model warm-ups."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 
@@ -13,6 +15,17 @@ import pytest
 from core.config import REPO_ROOT
 
 SHARED_DATA: Path = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def warm_ups_end_with_their_test():
+    """Home starts a background model warm-up (``dashboard.loaders.warm_up``) whenever it shows no song: wait for it
+    at the end of the test, so that no model is still loading while the next test clears caches or changes torch's
+    threads (a warm-up left running across tests aborted the interpreter at exit)."""
+    yield
+    for thread in threading.enumerate():
+        if thread.name == "genre-lab-warm-up":
+            thread.join(timeout=60)
 
 
 @pytest.fixture(scope="session")

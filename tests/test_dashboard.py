@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,29 @@ def test_home_lists_every_run_and_asks_for_audio(app: AppTest, runs_dir: Path) -
     assert all(any(r in o for o in options) for r in ("tiny-cnn-s0", "tiny-cnn-s1"))
     assert "Upload a song" in texts(app.info)
     assert "200 MB" in texts(app.caption), "the upload limit from .streamlit/config.toml is stated"
+
+
+def test_home_loads_the_model_while_nobody_has_uploaded(app: AppTest, runs_dir: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before any upload, Home loads the chosen model (and runs it once) in a background thread, once per server:
+    the first song then does not wait for the load, and nothing is loaded twice."""
+    from dashboard import loaders
+
+    st.cache_resource.clear()
+    loads = []
+    monkeypatch.setattr(loaders, "load_model", lambda key, load=loaders.load_model: loads.append(key) or load(key))
+    monkeypatch.setattr(loaders, "WARM_UP_DELAY_S", 0.0)
+    app.run()
+    warming = [t for t in threading.enumerate() if t.name == "genre-lab-warm-up"]
+    assert len(warming) == 1
+    warming[0].join(timeout=60)
+    assert not warming[0].is_alive() and loads == [str(Path(app.selectbox(key="model").value).resolve())]
+    app.run()
+    assert not [t for t in threading.enumerate() if t.name == "genre-lab-warm-up"], "once per model per server"
+    app.file_uploader(key="upload").upload("song.wav", wav_bytes(tone_clip("blues", 0)), "audio/wav")
+    app.run()
+    assert not app.exception and "Genre spectrum" in charts(app)
+    assert loads.count(loads[0]) == 1, "the song used the model the warm-up loaded (the catalog loads its own)"
 
 
 def test_home_without_runs_says_how_to_make_one(app: AppTest, tmp_path: Path, monkeypatch) -> None:

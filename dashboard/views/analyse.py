@@ -324,6 +324,7 @@ def main() -> None:
     data, name = _choose_audio()
     if data is None:
         st.info("Upload a song or record one to see its genres.")
+        loaders.warm_up(ref)  # while the person picks a file
         return
     upload = loaders.Upload.of(data, name)
     st.audio(data, format=mime_type(name, default="audio/wav"))
