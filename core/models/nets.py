@@ -113,7 +113,7 @@ class CRNN(GenreNet):
 def for_inference(net: GenreNet) -> GenreNet:
     """An evaluation-only copy of ``net`` with the same outputs (within 1e-5): every convolution's batch norm folded
     into it, dropout removed, the convolution stack's weights in channels-last layout (oneDNN's fast path: the body
-    runs 2.7x faster on these 2-core machines, ``bench/bench_predict.py``). Cheap to make (four small layers); not
+    runs 2.4-2.9x faster on these 2-core machines, ``bench/bench_predict.py``). Cheap to make (four small layers); not
     for training or gradients (Grad-CAM uses ``net`` itself).
     """
     fast = copy.deepcopy(net).eval()

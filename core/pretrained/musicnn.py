@@ -23,10 +23,14 @@ The genre model runs both taggers' front-ends as one set of convolutions (:class
 norms are folded into the kernels and a per-frame edge term), then each tagger's mid- and back-end
 (:class:`JointTaggers`, the whole graph). On the CPU that graph runs on ONNX Runtime (:mod:`core.pretrained.runtime`).
 What remains is arithmetic: the live front-end filters of both taggers take about 1.8 GFLOP of float32 convolution
-per 3-s patch, 106 GFLOP per 3-minute song, which ONNX Runtime runs at ~140 GFLOP/s on 2 cores (torch's oneDNN path
-at ~120). FFT convolution along frequency (exact to 2e-5) was 1.5-2.5x *slower* here (small batched FFTs and a K=14
-GEMM run far below the convolution's rate), and treating more near-dead filters as constants only keeps a provable
-error bound for ~5% fewer FLOPs.
+per 3-s patch, 106 GFLOP per 3-minute song. ONNX Runtime runs each of the five convolutions at 100-112 GFLOP/s on one
+thread (its per-node profile), the float32 peak of one of these Zen 4 cores, and 60 patches take ~0.67 s on 2 cores
+(torch's oneDNN path ~1 s). Measured and rejected: FFT convolution along frequency (exact to 2e-5) was 1.5-2.5x
+*slower* (small batched FFTs and a K=14 GEMM run far below the convolution's rate); treating more near-dead filters
+as constants keeps a provable error bound for only ~5% fewer FLOPs; bfloat16 timbral convolutions (oneDNN, each
+frame's mean over the bands taken out first and added back exactly, so the rounding of the weights does not scale
+with the level) stayed within 0.008 of float32 per segment and 0.0034 per song, but ONNX Runtime has no bfloat16
+CPU convolution and the graph on torch was slower than float32 on ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -574,7 +578,7 @@ class MusicnnGenreModel:
     def tag_segments(self, segments: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """``(n, 48000)`` waveforms → ``({"mtt": (n, 50), "msd": (n, 50)} tag probabilities, embeddings (n, 400))``.
 
-        On the CPU the taggers run on ONNX Runtime (:mod:`core.pretrained.runtime`, the same graph, 1.2-1.5x faster
+        On the CPU the taggers run on ONNX Runtime (:mod:`core.pretrained.runtime`, the same graph, 1.5x faster
         than torch here); on CUDA on torch. Both match the reference port within 1e-4.
         """
         segments = np.require(segments, dtype=np.float32, requirements="W")  # torch wants writable arrays

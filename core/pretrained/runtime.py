@@ -2,7 +2,8 @@
 
 :class:`~core.pretrained.musicnn.JointTaggers` (both taggers, one shared front-end convolution) is exported once to
 ``models/pretrained/musicnn_taggers.onnx`` (``python -m core export-onnx``; committed, 3.3 MB) and run here. On these
-2-core machines ONNX Runtime's convolutions (MLAS, blocked NCHWc layout) run the same float32 arithmetic 1.3-1.5x
+2-core machines ONNX Runtime's convolutions (MLAS, blocked NCHWc layout, pooled in that layout: see
+:data:`~core.pretrained.musicnn.CHANNEL_BLOCK`) run the same float32 arithmetic at the cores' float32 peak, 1.5x
 faster than torch's oneDNN path, with outputs equal to the torch graph within 1e-5 (tests demand 1e-4).
 int8 quantisation (static and dynamic) was measured and rejected: slower here and song-level tag probabilities off by
 up to 0.16.
