@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -49,6 +50,18 @@ def test_knn_fit_predict_on_random_features() -> None:
     assert probs.shape == (len(GENRES), len(GENRES)) and emb.shape == (len(GENRES), 57)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-6)
     assert (probs.argmax(1) == np.arange(len(GENRES))).all()
+
+
+def test_knn_with_more_neighbours_than_training_rows_is_a_clear_error() -> None:
+    from core.errors import InputError
+    from core.models.knn import fit_knn
+
+    feats = np.random.default_rng(0).normal(size=(6, 57))
+    with pytest.raises(InputError, match="k = 10, but there are 6 training rows"):
+        fit_knn(feats, pd.Series(["blues", "rock"] * 3), k=10, cfg=CFG, classes=GENRES)
+    model = fit_knn(feats, pd.Series(["blues", "rock"] * 3), k=6, cfg=CFG, classes=GENRES)
+    probs, _ = model.predict_features(feats)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", sorted(NETS))

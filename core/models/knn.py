@@ -18,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from core.config import AudioConfig, class_index
+from core.errors import InputError
 from core.training.settings import KNNSettings, TrainSettings
 
 
@@ -74,7 +75,14 @@ def load(folder: Path, info: dict, *, device: torch.device) -> KNNGenreModel:
 
 def fit_knn(features: np.ndarray, labels: pd.Series, *, k: int, cfg: AudioConfig,
             classes: tuple[str, ...]) -> KNNGenreModel:
-    """Fit the scaler + KNN pipeline on features ``(n, 57)`` and their genre labels."""
+    """Fit the scaler + KNN pipeline on features ``(n, 57)`` and their genre labels.
+
+    Raises:
+        core.errors.InputError: ``k`` is larger than the number of training rows (a vote needs k neighbours).
+    """
+    if not 1 <= k <= len(features):
+        raise InputError(f"The KNN needs k between 1 and the number of training rows: k = {k}, but there are "
+                         f"{len(features)} training rows. Choose a smaller k (--k) or train on more songs.")
     y = class_index(pd.Series(labels).to_numpy(dtype=object), classes)
     pipe = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=k)).fit(features, y)
     scaler = pipe.named_steps["standardscaler"]
