@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.audio.frontend import MelFrontend, SpecAugment
+from core.audio.frontend import MelFrontend, SpecAugment, mel_filterbank
 from core.config import AudioConfig
 
 CFG = AudioConfig()
@@ -47,6 +47,39 @@ def test_float32_close_to_float64(name: str) -> None:
     # float32 rounding only matters far below the music: within 60 dB of the clip's peak it is under 0.01 dB.
     loud = double > double.max() - 60.0
     assert (single - double).abs()[loud].max() < 0.01
+
+
+@pytest.mark.parametrize("args", [
+    dict(sr=16000, n_fft=512, n_mels=96),  # musicnn
+    dict(sr=22050, n_fft=2048, n_mels=128, fmin=0.0, fmax=11025.0),  # the project's default
+    dict(sr=44100, n_fft=1024, n_mels=64, fmin=30.0, fmax=16000.0, htk=True),
+    dict(sr=8000, n_fft=256, n_mels=40, norm=None),
+])
+def test_mel_filterbank_is_librosas_to_the_bit(args: dict) -> None:
+    """The filterbank avoids importing librosa.filters (and with it scipy.signal, 1.2-1.5 s) but not its numbers."""
+    want = librosa.filters.mel(**args)
+    got = mel_filterbank(sample_rate=args["sr"], n_fft=args["n_fft"], n_mels=args["n_mels"],
+                         f_min=args.get("fmin", 0.0), f_max=args.get("fmax"), htk=args.get("htk", False),
+                         norm=args.get("norm", "slaney"))
+    assert got.dtype == want.dtype == np.float32 and got.shape == want.shape
+    assert np.array_equal(got, want)
+
+
+def test_predicting_imports_no_scipy_signal(tmp_path) -> None:
+    """A fresh process analysing a song with the default model never imports scipy.signal (1.2-1.5 s here)."""
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    song = tmp_path / "tone.wav"
+    t = np.arange(4 * 16000) / 16000
+    sf.write(song, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000)
+    code = ("import sys; from core.analysis.predict import predict_song; from core.runs.folder import load_model; "
+            f"predict_song({str(song)!r}, model=load_model('transfer-gtzan')); "
+            "print('scipy.signal' in sys.modules, 'librosa.filters' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
 
 
 def test_batch_equals_single() -> None:

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import librosa
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -48,6 +47,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from core.audio.decode import load_audio
+from core.audio.frontend import mel_filterbank
 from core.config import GENRES, AudioConfig
 from core.pretrained import PRETRAINED_DIR, TAGGERS
 from core.pretrained.genre_map import genre_spectrum
@@ -82,7 +82,7 @@ class MusicnnFrontend(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        basis = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)
+        basis = mel_filterbank(sample_rate=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)
         self.register_buffer("mel_basis", torch.from_numpy(basis), persistent=False)
         self.register_buffer("window", torch.hann_window(N_FFT, periodic=True), persistent=False)
 
