@@ -327,7 +327,15 @@ def main() -> None:
         loaders.warm_up(ref)  # while the person picks a file
         return
     upload = loaders.Upload.of(data, name)
-    st.audio(data, format=mime_type(name, default="audio/wav"))
+    player = st.empty()  # the upload's own player, in its place at the top, but filled once the page is drawn
+    _analyse_and_draw(upload, ref)
+    # A browser starts reading a player's file as soon as the player appears. On 2 cores, a player shown before the
+    # analysis made upload → spectrum 0.26 s slower (3.00 s against 2.74 s, medians of 8 in alternating servers).
+    player.audio(data, format=mime_type(name, default="audio/wav"))
+
+
+def _analyse_and_draw(upload: loaders.Upload, ref: str) -> None:
+    """Analyse the upload with model ``ref`` under a status that names each stage, then draw the results."""
     failure = None
     # Not a `with` block: leaving one marks the status complete, and it stays running until the page is drawn.
     status = st.status("Loading the model…", expanded=False)
