@@ -98,6 +98,24 @@ def test_inference_copy_gives_the_trained_networks_outputs(run_id: str) -> None:
     assert model.net is not fast and any(isinstance(m, torch.nn.BatchNorm2d) for m in model.net.body)
 
 
+@pytest.mark.parametrize("run_id", ["cnn-gtzan", "crnn-gtzan"])
+def test_inference_copy_on_real_tracks(run_id: str, shared_data) -> None:
+    """The same equality on every 3-s segment of three real GTZAN tracks (blues, classical, metal)."""
+    from core.audio.decode import cut_segments, load_audio
+
+    model = load_model(run_id, device="cpu")
+    for genre in ("blues", "classical", "metal"):
+        path = sorted((shared_data / "gtzan_ff" / "audio" / genre).glob("*.flac"))[0]
+        samples = load_audio(path, sample_rate=model.cfg.sample_rate).samples
+        segments, _ = cut_segments(samples, sample_rate=model.cfg.sample_rate,
+                                   segment_seconds=model.cfg.segment_seconds)
+        with torch.inference_mode():
+            logits, emb = model.net.eval().embed(torch.from_numpy(segments))
+        probs, embs = model.predict_segments(segments)
+        np.testing.assert_allclose(probs, torch.softmax(logits, 1).numpy(), atol=1e-5)
+        np.testing.assert_allclose(embs, emb.numpy(), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("kind", sorted(NETS))
 def test_inference_copy_of_an_untrained_net(kind: str) -> None:
     """Random batch-norm statistics (not the identity) fold exactly too."""
