@@ -137,10 +137,10 @@ def first_view(browser, env: dict[str, str], log: Path) -> tuple[float, float]:
 
 
 def upload(page, url: str, song: Path, *, pause: float = 0.0) -> dict[str, float]:
-    """One new song on a fresh page view, chosen ``pause`` seconds after the page is usable: seconds from choosing the file until each mark was painted, in the
-    browser's clock: ``starts`` (the status says "Decoding…"), ``done`` (it says "Drawing the results…"),
-    ``spectrum`` (the genre spectrum) and ``drawn`` (the last frame that changed anything, once the status says
-    "Analysed …" and the script has finished: every chart is drawn)."""
+    """One new song on a fresh page view, chosen ``pause`` seconds after the page is usable: seconds from choosing
+    the file until each mark was painted, in the browser's clock: ``starts`` (the status says "Decoding…"),
+    ``done`` (it says "Drawing the results…"), ``spectrum`` (the genre spectrum) and ``drawn`` (the last frame that
+    changed anything, once the status says "Analysed …" and the script has finished: every chart is drawn)."""
     from playwright.sync_api import expect
 
     page.goto(url)

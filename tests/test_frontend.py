@@ -50,10 +50,10 @@ def test_float32_close_to_float64(name: str) -> None:
 
 
 @pytest.mark.parametrize("args", [
-    dict(sr=16000, n_fft=512, n_mels=96),  # musicnn
-    dict(sr=22050, n_fft=2048, n_mels=128, fmin=0.0, fmax=11025.0),  # the project's default
-    dict(sr=44100, n_fft=1024, n_mels=64, fmin=30.0, fmax=16000.0, htk=True),
-    dict(sr=8000, n_fft=256, n_mels=40, norm=None),
+    {"sr": 16000, "n_fft": 512, "n_mels": 96},  # musicnn
+    {"sr": 22050, "n_fft": 2048, "n_mels": 128, "fmin": 0.0, "fmax": 11025.0},  # the project's default
+    {"sr": 44100, "n_fft": 1024, "n_mels": 64, "fmin": 30.0, "fmax": 16000.0, "htk": True},
+    {"sr": 8000, "n_fft": 256, "n_mels": 40, "norm": None},
 ])
 def test_mel_filterbank_is_librosas_to_the_bit(args: dict) -> None:
     """The filterbank avoids importing librosa.filters (and with it scipy.signal, 1.2-1.5 s) but not its numbers."""

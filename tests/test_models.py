@@ -105,7 +105,7 @@ def test_inference_copy_on_real_tracks(run_id: str, shared_data) -> None:
 
     model = load_model(run_id, device="cpu")
     for genre in ("blues", "classical", "metal"):
-        path = sorted((shared_data / "gtzan_ff" / "audio" / genre).glob("*.flac"))[0]
+        path = min((shared_data / "gtzan_ff" / "audio" / genre).glob("*.flac"))
         samples = load_audio(path, sample_rate=model.cfg.sample_rate).samples
         segments, _ = cut_segments(samples, sample_rate=model.cfg.sample_rate,
                                    segment_seconds=model.cfg.segment_seconds)

@@ -334,7 +334,8 @@ class JointFrontend(nn.Module):
     five convolutions instead of five per tagger, and the small tagger's few filters ride on the large one's. Each
     stack is padded with zero filters to a multiple of :data:`CHANNEL_BLOCK` and the max over frequency is a
     max-pooling over the whole band axis, so that ONNX Runtime pools in its blocked layout; the padding channels are
-    dropped after the pooling (the outputs are the same to the bit). ``forward`` returns each tagger's ``(batch, live channels, frames)`` map, in that tagger's channel order.
+    dropped after the pooling (the outputs are the same to the bit). ``forward`` returns each tagger's ``(batch, live
+    channels, frames)`` map, in that tagger's channel order.
     """
 
     def __init__(self, nets: list[FastMusicnn], *, chunk: int = 4) -> None:
